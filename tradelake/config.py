@@ -1,0 +1,261 @@
+"""Typed, frozen configuration loaded from ``conf/<profile>.yaml`` with environment overrides.
+
+Profile: ``--profile`` on the CLI, else ``TRADELAKE_PROFILE``, else ``local``.
+Override any key with ``TRADELAKE_<SECTION>__<KEY>`` (double underscore between levels), e.g.
+``TRADELAKE_KAFKA__BOOTSTRAP=broker1:9092``. Secrets (passwords) are never read from YAML:
+they come only from the environment and are hidden in ``repr``.
+
+Loading validates every key against the dataclasses below: an unknown key, a missing required
+key or a value of the wrong type fails with a message naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = Path(os.environ.get("TRADELAKE_CONF_DIR", PROJECT_ROOT / "conf"))
+ENV_PREFIX = "TRADELAKE_"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key and the source."""
+
+
+def secret(default: str | None = None) -> Any:
+    """A field read only from the environment and masked in repr."""
+    return field(default=default, repr=False, metadata={"secret": True})
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The project-managed single-node stack (ignored by profiles that point at clusters)."""
+
+    managed: bool
+    var_dir: str
+    bind_host: str = "127.0.0.1"
+    start_timeout_s: int = 240
+    services: tuple[str, ...] = ("postgres", "hdfs", "kafka", "hbase", "hive")
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    host: str
+    port: int
+    user: str
+    ods_database: str
+    metastore_database: str
+    password: str | None = secret()
+
+    def dsn(self, database: str | None = None) -> str:
+        """libpq DSN; the password, if any, is left to PGPASSWORD-style env handling."""
+        db = database or self.ods_database
+        dsn = f"host={self.host} port={self.port} user={self.user} dbname={db}"
+        return dsn + (f" password={self.password}" if self.password else "")
+
+    def public_dsn(self, database: str | None = None) -> str:
+        db = database or self.ods_database
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{db}"
+
+    def jdbc_url(self, database: str) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{database}"
+
+
+@dataclass(frozen=True)
+class HdfsConfig:
+    namenode_host: str
+    rpc_port: int
+    http_port: int
+    user: str
+    datanode_port: int = 19866
+    datanode_http_port: int = 19864
+    datanode_ipc_port: int = 19867
+    heap_mb: int = 384
+
+    @property
+    def uri(self) -> str:
+        return f"hdfs://{self.namenode_host}:{self.rpc_port}"
+
+    @property
+    def webhdfs(self) -> str:
+        return f"http://{self.namenode_host}:{self.http_port}"
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap: str
+    controller_port: int = 19093
+    num_partitions: int = 3
+    heap_mb: int = 512
+
+
+@dataclass(frozen=True)
+class HBaseConfig:
+    thrift_host: str
+    thrift_port: int
+    zookeeper_port: int = 12181
+    master_port: int = 16100
+    master_info_port: int = 16110
+    regionserver_port: int = 16120
+    regionserver_info_port: int = 16130
+    thrift_info_port: int = 19095
+    root_dir: str = ""  # empty: <var_dir>/hbase on the local filesystem
+    table_prefix: str = "tradelake"
+    heap_mb: int = 768
+
+
+@dataclass(frozen=True)
+class HiveConfig:
+    """HiveServer2-protocol endpoint (Spark Thrift Server) and the metastore it shares."""
+
+    host: str
+    port: int
+    auth: str
+    username: str
+    metastore_uri: str = ""  # empty: JDBC metastore in PostgreSQL (postgres.metastore_database)
+    password: str | None = secret()
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str
+    driver_memory: str = "1g"
+    shuffle_partitions: int = 4
+    extra_conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    root: str  # hdfs://host:port/path or file:///path
+
+
+@dataclass(frozen=True)
+class FlumeConfig:
+    agent_name: str = "tradelake"
+    heap_mb: int = 256
+
+
+@dataclass(frozen=True)
+class Config:
+    stack: StackConfig
+    postgres: PostgresConfig
+    hdfs: HdfsConfig
+    kafka: KafkaConfig
+    hbase: HBaseConfig
+    hive: HiveConfig
+    spark: SparkConfig
+    lake: LakeConfig
+    flume: FlumeConfig = field(default_factory=FlumeConfig)
+    profile: str = ""  # filled by load_config
+    source: str = ""  # the YAML file this came from
+
+    @property
+    def var_dir(self) -> Path:
+        path = Path(self.stack.var_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def warehouse_dir(self) -> str:
+        return self.lake.root.rstrip("/") + "/warehouse"
+
+
+def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
+    """Check (and for env strings, convert) ``value`` against the annotated type."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(typ)
+        if value is None and type(None) in options:
+            return None
+        inner = [t for t in options if t is not type(None)]
+        return _coerce(value, inner[0], key, source)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple):
+            return tuple(_coerce(v, typing.get_args(typ)[0], key, source) for v in items)
+    elif origin is dict:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    raise ConfigError(f"{source}: key '{key}' must be {_type_name(typ)}, got {value!r}")
+
+
+def _type_name(typ: Any) -> str:
+    return getattr(typ, "__name__", str(typ))
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, source: str, env: dict[str, str]) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: key '{prefix.rstrip('.')}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}'")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if cls is Config and f.name in ("profile", "source"):
+            continue
+        dotted = f"{prefix}{f.name}"
+        env_name = ENV_PREFIX + dotted.upper().replace(".", "__")
+        typ = hints[f.name]
+        is_secret = f.metadata.get("secret", False)
+        if is_secret and f.name in data:
+            raise ConfigError(
+                f"{source}: key '{dotted}' is a secret; set it in the environment as {env_name}"
+            )
+        if dataclasses.is_dataclass(typ):
+            sub = data.get(f.name, {} if f.default_factory is not dataclasses.MISSING else None)
+            if sub is None:
+                raise ConfigError(f"{source}: required key '{dotted}' is missing")
+            kwargs[f.name] = _build(typ, sub, dotted + ".", source, env)
+            continue
+        if env_name in env:
+            kwargs[f.name] = _coerce(env[env_name], typ, dotted, f"environment {env_name}")
+        elif f.name in data:
+            kwargs[f.name] = _coerce(data[f.name], typ, dotted, source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: required key '{dotted}' is missing")
+    return cls(**kwargs)
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    return profile or os.environ.get("TRADELAKE_PROFILE") or "local"
+
+
+def load_config(
+    profile: str | None = None, path: Path | str | None = None, env: dict[str, str] | None = None
+) -> Config:
+    """Load and validate a profile. ``path`` overrides the file; ``env`` the process environment."""
+    name = resolve_profile(profile)
+    file = Path(path) if path else CONF_DIR / f"{name}.yaml"
+    if not file.exists():
+        available = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
+        raise ConfigError(f"profile '{name}': no file {file} (available: {', '.join(available)})")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    data = dict(data)
+    declared = data.pop("profile", name)
+    cfg = _build(Config, data, "", str(file), dict(os.environ if env is None else env))
+    return dataclasses.replace(cfg, profile=str(declared), source=str(file))

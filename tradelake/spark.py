@@ -1,0 +1,102 @@
+"""The one SparkSession factory used by every job and test.
+
+Hive support on the shared metastore (PostgreSQL over JDBC, or a metastore URI on clusters),
+the warehouse under the lake root, loopback settings for the single-node stack, and the Kafka
+connector jars fetched by ``make setup``. The same settings start the Spark Thrift Server
+(tradelake/stack/hive.py), so jobs and analysts see the same tables.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from tradelake.config import Config, load_config
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+POSTGRES_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+
+
+def spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def spark_env() -> dict[str, str]:
+    """Environment every Spark process needs here (see DESIGN.md: loopback, venv python)."""
+    return {
+        "SPARK_HOME": str(spark_home()),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+
+
+def kafka_connector_jars(cfg: Config) -> list[str]:
+    lib = cfg.var_dir / "jvm" / "spark-kafka" / "lib"
+    return sorted(str(p) for p in lib.glob("*.jar"))
+
+
+def spark_conf(cfg: Config) -> dict[str, str]:
+    """Spark settings shared by jobs, tests and the Thrift server."""
+    pg = cfg.postgres
+    tmp = cfg.var_dir / "tmp" / "spark"
+    conf = {
+        "spark.master": cfg.spark.master,
+        "spark.driver.memory": cfg.spark.driver_memory,
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": cfg.warehouse_dir,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.hive.convertMetastoreParquet": "true",
+        "spark.local.dir": str(tmp),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={tmp}",
+        "spark.hadoop.hive.exec.local.scratchdir": str(tmp / "hive-scratch"),
+        "spark.hadoop.hive.downloaded.resources.dir": str(tmp / "hive-resources"),
+        "spark.hadoop.hive.async.log.enabled": "false",
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+        "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
+    }
+    if cfg.lake.root.startswith("hdfs://"):
+        # so that unqualified paths (Hive's scratch dir, table locations) resolve to the lake's HDFS
+        lake = urlsplit(cfg.lake.root)
+        conf["spark.hadoop.fs.defaultFS"] = f"{lake.scheme}://{lake.netloc}"
+    if cfg.hive.metastore_uri:
+        conf["spark.hadoop.hive.metastore.uris"] = cfg.hive.metastore_uri
+    else:
+        conf.update({
+            "spark.hadoop.javax.jdo.option.ConnectionURL": pg.jdbc_url(pg.metastore_database),
+            "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+            "spark.hadoop.javax.jdo.option.ConnectionUserName": pg.user,
+            "spark.driver.extraClassPath": str(POSTGRES_JDBC_JAR),
+        })
+        if pg.password:
+            conf["spark.hadoop.javax.jdo.option.ConnectionPassword"] = pg.password
+    jars = kafka_connector_jars(cfg)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    conf.update(cfg.spark.extra_conf)
+    return conf
+
+
+def get_spark(app_name: str, cfg: Config | None = None) -> SparkSession:
+    """Get (or create) the process's SparkSession for ``app_name`` with the project settings."""
+    cfg = cfg or load_config()
+    for key, value in spark_env().items():
+        os.environ.setdefault(key, value)
+    (cfg.var_dir / "tmp" / "spark").mkdir(parents=True, exist_ok=True)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in spark_conf(cfg).items():
+        builder = builder.config(key, value)
+    return builder.enableHiveSupport().getOrCreate()

@@ -139,7 +139,12 @@ class LakeConfig:
 
 @dataclass(frozen=True)
 class FlumeConfig:
+    """The optional Flume agent (Kafka source -> HDFS sink), started by `stack up --with flume`."""
+
     agent_name: str = "tradelake"
+    topics: tuple[str, ...] = ("md.raw",)
+    hdfs_subdir: str = "flume"  # under the lake root
+    monitor_port: int = 19410  # Flume's JSON metrics over HTTP: the health check
     heap_mb: int = 256
 
 

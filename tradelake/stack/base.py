@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tradelake.config import Config
-from tradelake.stack.process import ManagedProcess, StackError, port_is_free, rss_mb
+from tradelake.stack.process import ManagedProcess, StackError, group_rss_mb, port_is_free
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class Service(ABC):
         for proc in self.processes():
             pid = proc.pid()
             if pid:
-                out[proc.name] = round(rss_mb(pid), 1)
+                out[proc.name] = round(group_rss_mb(pid), 1)
         return out
 
     def purge(self) -> None:

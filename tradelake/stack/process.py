@@ -60,6 +60,22 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def group_rss_mb(pgid: int) -> float:
+    """RSS in MiB of every process in a process group (a server and its workers)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # field 5 (pgrp) follows the parenthesised command name, which may contain spaces
+        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+            total += rss_mb(int(entry.name))
+    return total
+
+
 def pids_with_marker(marker: str) -> list[int]:
     """Every live process whose command line contains ``marker``."""
     found = []

@@ -88,6 +88,26 @@ def spark_conf(cfg: Config) -> dict[str, str]:
     return conf
 
 
+def write_spark_defaults(cfg: Config) -> Path:
+    """Write spark-defaults.conf and spark-env.sh so a plain ``spark-submit`` uses the stack.
+
+    Written to ``var/conf/spark`` and to the venv's own ``pyspark/conf`` (``$SPARK_HOME/conf``),
+    which spark-submit reads before the JVM starts: settings such as the metastore's JDBC driver
+    on the driver class path cannot be applied later from Python.
+    """
+    conf = spark_conf(cfg)
+    defaults = "".join(f"{key} {value}\n" for key, value in sorted(conf.items()))
+    env = "".join(f'export {key}="${{{key}:-{value}}}"\n' for key, value in spark_env().items()
+                  if key != "SPARK_HOME")
+    header = f"# written by tradelake from {cfg.source} (profile {cfg.profile}); do not edit\n"
+    targets = [cfg.var_dir / "conf" / "spark", spark_home() / "conf"]
+    for target in targets:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "spark-defaults.conf").write_text(header + defaults)
+        (target / "spark-env.sh").write_text("#!/usr/bin/env bash\n" + header + env)
+    return targets[0]
+
+
 def get_spark(app_name: str, cfg: Config | None = None) -> SparkSession:
     """Get (or create) the process's SparkSession for ``app_name`` with the project settings."""
     cfg = cfg or load_config()

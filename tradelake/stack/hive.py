@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from tradelake.spark import spark_conf, spark_env, spark_home
+from tradelake.spark import spark_conf, spark_env, spark_home, write_spark_defaults
 from tradelake.stack.base import Service
 from tradelake.stack.jvm import process_marker
 from tradelake.stack.process import ManagedProcess, port_answers
@@ -30,6 +30,7 @@ class HiveThriftServer(Service):
 
     def prepare(self) -> None:
         (self.paths.tmp / "spark").mkdir(parents=True, exist_ok=True)
+        write_spark_defaults(self.cfg)  # so plain `spark-submit spark_jobs/...` shares the metastore
 
     def command(self) -> list[str]:
         conf = spark_conf(self.cfg)

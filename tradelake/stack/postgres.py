@@ -152,6 +152,11 @@ class Postgres(Service):
             "javax.jdo.option.ConnectionUserName": pg.user,
             "javax.jdo.option.ConnectionPassword": pg.password or "",
             "datanucleus.schema.autoCreateAll": "true",
+            # Hive's metastore runs DataNucleus with the "datanucleus1" naming (list index column
+            # INTEGER_IDX); SchemaTool's default ("datanucleus2") would name it IDX and every
+            # CREATE TABLE would then fail on COLUMNS_V2.
+            "datanucleus.identifierFactory": "datanucleus1",
+            "datanucleus.rdbms.useLegacyNativeValueStrategy": "true",
         }
         (work / "dn.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         run_checked(

@@ -145,6 +145,7 @@ class FlumeConfig:
     topics: tuple[str, ...] = ("md.raw",)
     hdfs_subdir: str = "flume"  # under the lake root
     monitor_port: int = 19410  # Flume's JSON metrics over HTTP: the health check
+    roll_interval_s: int = 60  # close an HDFS file after this many seconds
     heap_mb: int = 256
 
 
@@ -243,15 +244,17 @@ def _build(cls: type, data: dict[str, Any], prefix: str, source: str, env: dict[
     return cls(**kwargs)
 
 
-def resolve_profile(profile: str | None = None) -> str:
-    return profile or os.environ.get("TRADELAKE_PROFILE") or "local"
+def resolve_profile(profile: str | None = None, env: dict[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return profile or env.get("TRADELAKE_PROFILE") or "local"
 
 
 def load_config(
     profile: str | None = None, path: Path | str | None = None, env: dict[str, str] | None = None
 ) -> Config:
     """Load and validate a profile. ``path`` overrides the file; ``env`` the process environment."""
-    name = resolve_profile(profile)
+    env = dict(os.environ if env is None else env)
+    name = resolve_profile(profile, env)
     file = Path(path) if path else CONF_DIR / f"{name}.yaml"
     if not file.exists():
         available = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
@@ -262,5 +265,5 @@ def load_config(
         raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
     data = dict(data)
     declared = data.pop("profile", name)
-    cfg = _build(Config, data, "", str(file), dict(os.environ if env is None else env))
+    cfg = _build(Config, data, "", str(file), env)
     return dataclasses.replace(cfg, profile=str(declared), source=str(file))

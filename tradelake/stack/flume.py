@@ -59,7 +59,7 @@ class Flume(Service):
             f"{agent}.sinks.hdfs.hdfs.filePrefix": "events",
             f"{agent}.sinks.hdfs.hdfs.inUsePrefix": "_",
             f"{agent}.sinks.hdfs.hdfs.fileType": "DataStream",
-            f"{agent}.sinks.hdfs.hdfs.rollInterval": "60",
+            f"{agent}.sinks.hdfs.hdfs.rollInterval": str(f.roll_interval_s),
             f"{agent}.sinks.hdfs.hdfs.rollSize": str(128 * 1024 * 1024),
             f"{agent}.sinks.hdfs.hdfs.rollCount": "0",
             f"{agent}.sinks.hdfs.hdfs.batchSize": "1000",

@@ -1,0 +1,45 @@
+# tradelake — the two commands a newcomer needs:  make demo   and   make test
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: setup demo test test-unit test-integration lint stack-up stack-down clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed  ## install everything: Debian packages, .venv, JVM services (idempotent)
+	@$(PY) -m tradelake.stack.setup_jvm
+	@echo "setup: done"
+
+$(VENV)/.installed: pyproject.toml
+	@bash tradelake/stack/setup_system.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@echo "setup: installing the project and its pinned dependencies into $(VENV) (first time ~2 min)"
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup  ## bring the local stack up and run the demo job
+	@$(VENV)/bin/tradelake stack up
+	@$(VENV)/bin/tradelake smoke
+	@echo "the stack is still running: query it with .venv/bin/beeline-style clients (see README); stop it with: .venv/bin/tradelake stack down"
+
+test: setup  ## the whole suite: unit, integration (real local stack), e2e
+	@bash -c 'set -o pipefail; $(VENV)/bin/pytest -p no:cacheprovider'
+
+test-unit: setup  ## unit tests only (no services)
+	@$(VENV)/bin/pytest -m unit
+
+lint: setup  ## ruff
+	@$(VENV)/bin/ruff check .
+
+stack-up: setup  ## start the local stack
+	@$(VENV)/bin/tradelake stack up
+
+stack-down:  ## stop the local stack (keeps data)
+	@$(VENV)/bin/tradelake stack down
+
+clean:  ## stop the stack and delete var/ state (keeps fetched jars and .venv)
+	-@$(VENV)/bin/tradelake stack down --purge

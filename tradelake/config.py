@@ -192,16 +192,14 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
             return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
-    elif typ is str:
-        if isinstance(value, str):
-            return value
+    elif typ is str and isinstance(value, str):
+        return value
     elif origin is tuple:
         items = value.split(",") if isinstance(value, str) else value
         if isinstance(items, list | tuple):
             return tuple(_coerce(v, typing.get_args(typ)[0], key, source) for v in items)
-    elif origin is dict:
-        if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
+    elif origin is dict and isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
     raise ConfigError(f"{source}: key '{key}' must be {_type_name(typ)}, got {value!r}")
 
 

@@ -51,7 +51,8 @@ def test_postgres_runs_unprivileged(stack, cfg):
         started, data_dir = cur.fetchone()
     assert started and data_dir.startswith(str(cfg.var_dir))
     pid = stack.services()[0].processes()[0].pid()
-    uid = int(open(f"/proc/{pid}/status").read().split("Uid:")[1].split()[0])
+    with open(f"/proc/{pid}/status") as status:
+        uid = int(status.read().split("Uid:")[1].split()[0])
     assert uid != 0
 
 

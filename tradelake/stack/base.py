@@ -81,7 +81,7 @@ class Service(ABC):
     def endpoint(self) -> dict[str, Any]:
         """Where clients connect, for ``stack status``."""
 
-    def after_healthy(self) -> None:
+    def after_healthy(self) -> None:  # noqa: B027 - optional hook, most services need none
         """Post-start work that needs the service answering (create databases, dirs)."""
 
     # -- shared behaviour ---------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Operational data store on HBase (happybase), with the same interface as ``ods``."""

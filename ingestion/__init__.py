@@ -1,0 +1,1 @@
+"""Data sources and ingestion: feeds, validation, Kafka publisher, lake lander, Flume config."""

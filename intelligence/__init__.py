@@ -1,0 +1,1 @@
+"""Intelligence: indicators, models, strategies, event engine, backtester."""

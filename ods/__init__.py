@@ -1,0 +1,1 @@
+"""Operational data store on PostgreSQL: schema, continuous views, store client, serving merge."""

@@ -1,0 +1,1 @@
+"""spark-submit entry points for the batch and speed layers."""

@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup  ## bring the local stack up and run the demo job
 	@$(VENV)/bin/tradelake stack up
 	@$(VENV)/bin/tradelake smoke
-	@echo "the stack is still running: query it with .venv/bin/beeline-style clients (see README); stop it with: .venv/bin/tradelake stack down"
+	@echo "The stack is still running. Query it: source .venv/bin/activate && beeline -u \"jdbc:hive2://127.0.0.1:10010/default;auth=noSasl\" -e \"SELECT count(*) FROM default.tradelake_smoke\"   Stop it: .venv/bin/tradelake stack down"
 
 test: setup  ## the whole suite: unit, integration (real local stack), e2e
 	@bash -c 'set -o pipefail; $(VENV)/bin/pytest -p no:cacheprovider'

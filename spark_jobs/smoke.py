@@ -1,5 +1,6 @@
 """Smoke job: create a partitioned Hive table on the lake through the shared metastore.
 
+    source .venv/bin/activate
     spark-submit spark_jobs/smoke.py --table default.tradelake_smoke --rows 1000
 
 (``tradelake stack up`` writes spark-defaults.conf/spark-env.sh for the venv's spark-submit, so

@@ -19,11 +19,12 @@ from tradelake.stack.hive import HiveThriftServer
 
 
 def run_smoke(cfg: Config, table: str = "default.tradelake_smoke", rows: int = 1000) -> dict[str, Any]:
-    write_spark_defaults(cfg)
+    conf_dir = write_spark_defaults(cfg)
     argv = [str(spark_home() / "bin" / "spark-submit"), str(PROJECT_ROOT / "spark_jobs" / "smoke.py"),
             "--table", table, "--rows", str(rows)]
     started = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **spark_env()})
+    env = {**os.environ, **spark_env(), "SPARK_CONF_DIR": str(conf_dir)}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     submit_seconds = round(time.monotonic() - started, 1)
     job = next((json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
                 if line.startswith("SMOKE_RESULT ")), None)

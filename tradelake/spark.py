@@ -8,6 +8,7 @@ connector jars fetched by ``make setup``. The same settings start the Spark Thri
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 POSTGRES_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+log = logging.getLogger(__name__)
 
 
 def spark_home() -> Path:
@@ -100,12 +102,16 @@ def write_spark_defaults(cfg: Config) -> Path:
     env = "".join(f'export {key}="${{{key}:-{value}}}"\n' for key, value in spark_env().items()
                   if key != "SPARK_HOME")
     header = f"# written by tradelake from {cfg.source} (profile {cfg.profile}); do not edit\n"
-    targets = [cfg.var_dir / "conf" / "spark", spark_home() / "conf"]
-    for target in targets:
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "spark-defaults.conf").write_text(header + defaults)
-        (target / "spark-env.sh").write_text("#!/usr/bin/env bash\n" + header + env)
-    return targets[0]
+    own, venv_conf = cfg.var_dir / "conf" / "spark", spark_home() / "conf"
+    for target in (own, venv_conf):
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "spark-defaults.conf").write_text(header + defaults)
+            (target / "spark-env.sh").write_text("#!/usr/bin/env bash\n" + header + env)
+        except PermissionError:
+            # e.g. a shared, read-only venv: the var/ copy still works through SPARK_CONF_DIR
+            log.warning("cannot write %s; run spark-submit with SPARK_CONF_DIR=%s", target, own)
+    return own
 
 
 def get_spark(app_name: str, cfg: Config | None = None) -> SparkSession:

@@ -52,7 +52,8 @@ class HiveThriftServer(Service):
         return argv
 
     def launch(self) -> None:
-        self.processes()[0].start(self.command(), env=spark_env(), cwd=self.paths.tmp / "spark")
+        env = {**spark_env(), "SPARK_CONF_DIR": str(self.paths.conf / "spark")}
+        self.processes()[0].start(self.command(), env=env, cwd=self.paths.tmp / "spark")
 
     def connect(self):
         from pyhive import hive

@@ -5,7 +5,7 @@ derived from these definitions, so the speed, batch and serving layers cannot dr
 
 Time convention: a ``timestamp_ns`` value is an int64 count of nanoseconds since the Unix epoch
 in UTC. Spark and SQL store it as a plain 64-bit integer (Spark's own timestamps are only
-microsecond-precise); Arrow has a lossless ``timestamp[ns, tz=UTC]`` type for it.
+microsecond-precise), and so does Arrow: see ``arrow_schema``.
 
 Following kdb+tick, every event leads with ``ts`` then ``symbol``; the primary ``key`` leads
 with them too, so time-partitioned stores (Hive ``dt`` partitions, TimescaleDB hypertables,
@@ -194,13 +194,19 @@ def spark_schema(schema: EventSchema) -> StructType:
 
 
 def arrow_schema(schema: EventSchema) -> pa.Schema:
-    """Arrow schema; ``timestamp_ns`` becomes ``timestamp[ns, tz=UTC]`` (same int64 values)."""
+    """Arrow schema; ``timestamp_ns`` is a plain int64 (field metadata ``unit: ns_utc``).
+
+    Not Arrow's ``timestamp[ns]``: the same Arrow batches go on the Kafka wire, into Parquet in
+    the raw zone and into Spark, and Spark silently truncates ``timestamp[ns]`` to microseconds
+    (and cannot read Parquet TIMESTAMP(NANOS) at all). One int64 representation everywhere.
+    """
     import pyarrow as pa
 
-    arrow_types = {"timestamp_ns": pa.timestamp("ns", tz="UTC"), "int64": pa.int64(),
+    arrow_types = {"timestamp_ns": pa.int64(), "int64": pa.int64(),
                    "int32": pa.int32(), "float64": pa.float64(), "string": pa.string(),
                    "bool": pa.bool_(), "date": pa.date32()}
-    fields = [pa.field(f.name, arrow_types[f.type], f.nullable, {"doc": f.doc})
+    fields = [pa.field(f.name, arrow_types[f.type], f.nullable,
+                       {"doc": f.doc, **({"unit": "ns_utc"} if f.type == "timestamp_ns" else {})})
               for f in schema.fields]
     return pa.schema(fields, metadata={"event": schema.name, "doc": schema.doc})
 

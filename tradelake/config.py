@@ -2,7 +2,7 @@
 
 Profile: ``--profile`` on the CLI, else ``TRADELAKE_PROFILE``, else ``local``.
 Override any key with ``TRADELAKE_<SECTION>__<KEY>`` (double underscore between levels), e.g.
-``TRADELAKE_KAFKA__BOOTSTRAP=broker1:9092``. Secrets (passwords) are never read from YAML:
+``TRADELAKE_KAFKA__BOOTSTRAP=broker1:9092`` (lists: comma-separated; mappings: a JSON object). Secrets (passwords) are never read from YAML:
 they come only from the environment and are hidden in ``repr``.
 
 Loading validates every key against the dataclasses below: an unknown key, a missing required
@@ -11,7 +11,9 @@ key or a value of the wrong type fails with a message naming the key and the fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import types
 import typing
@@ -150,6 +152,47 @@ class FlumeConfig:
 
 
 @dataclass(frozen=True)
+class TopicsConfig:
+    """Kafka topic names; keys are symbols."""
+
+    trades: str = "md.trades"
+    quotes: str = "md.quotes"
+    bars: str = "md.bars"
+    quarantine: str = "md.quarantine"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Feeds -> validation -> Kafka."""
+
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    ticks_per_message: int = 2000  # ticks of one symbol per Kafka message (Arrow IPC batch)
+    universe: tuple[str, ...] = ()  # symbols accepted; empty: every symbol
+    sessions: dict[str, str] = field(default_factory=dict)  # symbol|* -> "09:30-16:00 Area/City"
+    max_clock_skew_s: int = 5  # a tick later than now + skew is FUTURE_TIMESTAMP
+    simulator_symbols: tuple[str, ...] = (
+        "AAPL", "MSFT", "AMZN", "GOOG", "META", "NVDA", "TSLA", "JPM", "XOM", "UNH")
+    simulator_seed: int = 7
+    simulator_start_date: str = "2026-01-05"
+    simulator_days: int = 1
+    simulator_trades_per_symbol_per_day: int = 20_000
+
+
+@dataclass(frozen=True)
+class LanderConfig:
+    """Kafka -> immutable Parquet in the lake, exactly once."""
+
+    group_id: str = "tradelake-lander"
+    roll_bytes: int = 64 * 1024 * 1024  # close a file once this much Arrow data is buffered
+    roll_seconds: int = 30  # ... or once its oldest message is this old
+    raw_zone: str = "raw"
+    quarantine_zone: str = "quarantine"
+    compression: str = "zstd"
+    hive_database: str = "raw"
+    register_partitions: bool = True  # ALTER TABLE ADD PARTITION through the Thrift server
+
+
+@dataclass(frozen=True)
 class Config:
     stack: StackConfig
     postgres: PostgresConfig
@@ -160,6 +203,8 @@ class Config:
     spark: SparkConfig
     lake: LakeConfig
     flume: FlumeConfig = field(default_factory=FlumeConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    lander: LanderConfig = field(default_factory=LanderConfig)
     profile: str = ""  # filled by load_config
     source: str = ""  # the YAML file this came from
 
@@ -198,8 +243,12 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if isinstance(items, list | tuple):
             return tuple(_coerce(v, typing.get_args(typ)[0], key, source) for v in items)
-    elif origin is dict and isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
+    elif origin is dict:
+        if isinstance(value, str):  # from the environment: a JSON object
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
     raise ConfigError(f"{source}: key '{key}' must be {_type_name(typ)}, got {value!r}")
 
 

@@ -219,12 +219,14 @@ def _quote(ident: str, dialect: str) -> str:
 
 def sql_ddl(schema: EventSchema, dialect: str, table: str | None = None, *,
             partitioned_by: Sequence[str] = (), location: str | None = None,
-            if_not_exists: bool = False) -> str:
+            if_not_exists: bool = False, external: bool = False,
+            extra_fields: Sequence[FieldSpec] = ()) -> str:
     """CREATE TABLE statement for ``dialect`` 'postgres' or 'hive'.
 
     ``table`` defaults to the schema name and may be qualified (``lake.trade``). Postgres gets
     NOT NULL and the PRIMARY KEY; Hive gets column comments, ``partitioned_by`` column
-    definitions taken verbatim (e.g. ``"dt DATE"``), ``STORED AS PARQUET`` and ``location``.
+    definitions taken verbatim (e.g. ``"dt DATE"``), ``STORED AS PARQUET``, ``location`` and
+    ``external``. ``extra_fields`` are appended after the schema's own (e.g. Kafka provenance).
     """
     if dialect not in _SQL_TYPES:
         known = ", ".join(_SQL_TYPES)
@@ -233,7 +235,9 @@ def sql_ddl(schema: EventSchema, dialect: str, table: str | None = None, *,
         raise ValueError("partitioned_by and location apply to the 'hive' dialect only")
     types = _SQL_TYPES[dialect]
     cols = []
-    for f in schema.fields:
+    if external and dialect != "hive":
+        raise ValueError("external applies to the 'hive' dialect only")
+    for f in (*schema.fields, *extra_fields):
         col = f"{_quote(f.name, dialect)} {types[f.type]}"
         if dialect == "postgres" and not f.nullable:
             col += " NOT NULL"
@@ -243,7 +247,8 @@ def sql_ddl(schema: EventSchema, dialect: str, table: str | None = None, *,
     if dialect == "postgres" and schema.key:
         cols.append(f"PRIMARY KEY ({', '.join(_quote(k, dialect) for k in schema.key)})")
     exists = "IF NOT EXISTS " if if_not_exists else ""
-    lines = [f"CREATE TABLE {exists}{_quote(table or schema.name, dialect)} (",
+    kind = "EXTERNAL TABLE" if external else "TABLE"
+    lines = [f"CREATE {kind} {exists}{_quote(table or schema.name, dialect)} (",
              ",\n".join(f"    {c}" for c in cols), ")"]
     if dialect == "hive":
         lines.append(f"COMMENT '{_hive_str(schema.doc)}'")

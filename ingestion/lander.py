@@ -1,0 +1,304 @@
+"""The lake lander: Kafka topics -> immutable Parquet files in the lake, exactly once.
+
+    tradelake land [--topics md.trades,md.quotes] [--idle-exit SECONDS]
+
+Per Kafka partition the lander buffers whole messages, then, for each file:
+  1. writes the Parquet file under ``<zone>/<topic>/_tmp/`` (a temporary name),
+  2. renames it to ``<zone>/<topic>/dt=YYYY-MM-DD/p<partition>-o<first>-o<last>.parquet``
+     (atomic in HDFS; refuses to overwrite), which is the commit point,
+  3. only then commits offset ``last + 1`` to Kafka.
+A crash before (2) leaves a temp file that is deleted on restart, and the messages are read
+again; a crash between (2) and (3) is recognised on restart from the file names (the committed
+offset is behind the last landed offset, so the lander seeks past it). Nothing is landed twice
+and nothing is skipped. Files roll by size, by age and when the event date changes (a message
+goes whole into the ``dt`` of its first row, so a file never splits a message).
+
+A message that is not a tradelake Arrow message of the topic's schema is never dropped: it is
+written to ``<quarantine zone>/undecodable/<topic>/`` with the reason and its raw bytes, in a
+file named for the same offset range, before the range's raw file is committed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingestion import wire
+from ingestion.lake_layout import (
+    TMP_DIR,
+    OffsetRange,
+    covered_until,
+    final_path,
+    landed_ranges,
+    tmp_path,
+)
+from tradelake.lakefs import LakeError, LakeFS
+
+log = logging.getLogger(__name__)
+
+KAFKA_COLUMNS = [
+    pa.field("kafka_partition", pa.int32(), False, {"doc": "Kafka partition of the message"}),
+    pa.field("kafka_offset", pa.int64(), False, {"doc": "Kafka offset of the message"}),
+]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to land: its expected Arrow schema and the lake zone it lands in."""
+
+    topic: str
+    kind: str
+    schema: pa.Schema
+    zone: str
+
+    @property
+    def file_schema(self) -> pa.Schema:
+        return pa.schema([*self.schema, *KAFKA_COLUMNS], metadata=self.schema.metadata)
+
+
+@dataclass
+class Buffer:
+    dt: str
+    first_offset: int
+    last_offset: int = -1
+    tables: list[pa.Table] = field(default_factory=list)
+    bad: list[dict] = field(default_factory=list)
+    bytes: int = 0
+    opened_at: float = field(default_factory=time.monotonic)
+    kafka_ts_ms: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LanderStats:
+    messages: int = 0
+    rows: int = 0
+    files: int = 0
+    undecodable: int = 0
+    skipped_already_landed: int = 0
+    land_delays_ms: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.land_delays_ms, q)) if self.land_delays_ms else None
+
+
+def _dt_of(table: pa.Table, fallback_ms: int) -> str:
+    """UTC date of the message's first row (its Kafka timestamp if it has no rows)."""
+    ns = table.column("ts")[0].as_py() if table.num_rows else fallback_ms * 1_000_000
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d")
+
+
+class Lander:
+    def __init__(
+        self,
+        fs: LakeFS,
+        topics: list[TopicSpec],
+        consumer,
+        quarantine_zone: str = "quarantine",
+        roll_bytes: int = 64 * 1024 * 1024,
+        roll_seconds: float = 30.0,
+        compression: str = "zstd",
+        on_new_partition: Callable[[TopicSpec, str], None] | None = None,
+    ) -> None:
+        self.fs = fs
+        self.specs = {t.topic: t for t in topics}
+        self.consumer = consumer
+        self.quarantine_zone = quarantine_zone
+        self.roll_bytes = roll_bytes
+        self.roll_seconds = roll_seconds
+        self.compression = compression
+        self.on_new_partition = on_new_partition
+        self.buffers: dict[tuple[str, int], Buffer] = {}
+        self.stats = LanderStats()
+        self._stop = False
+        self._seen_dates: set[tuple[str, str]] = set()
+
+    # -- consumer group callbacks ----------------------------------------------------------
+    def on_assigned(self, partitions) -> None:
+        """Seek each assigned partition past what the lake already holds."""
+        from kafka.structs import TopicPartition
+
+        by_topic: dict[str, list] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, []).append(tp)
+        for topic, tps in by_topic.items():
+            spec = self.specs[topic]
+            self._clean_tmp(spec, {tp.partition for tp in tps})
+            landed = landed_ranges(self.fs, spec.zone, topic)
+            for tp in tps:
+                last = covered_until(landed.get(tp.partition, []))
+                if last is None:
+                    continue
+                committed = self.consumer.committed(TopicPartition(topic, tp.partition))
+                if committed is None or committed <= last:
+                    log.info("%s[%d]: lake holds offsets up to %d (committed %s): seeking to %d",
+                             topic, tp.partition, last, committed, last + 1)
+                    self.consumer.seek(tp, last + 1)
+
+    def on_revoked(self, partitions) -> None:
+        # Unflushed messages were never committed: the next owner reads them again.
+        for tp in partitions:
+            self.buffers.pop((tp.topic, tp.partition), None)
+
+    def _clean_tmp(self, spec: TopicSpec, partitions: set[int]) -> None:
+        for name in self.fs.list(f"{spec.zone}/{spec.topic}/{TMP_DIR}"):
+            rng = OffsetRange.parse(name.split(".parquet")[0] + ".parquet")
+            if rng and rng.partition in partitions:
+                self.fs.delete(f"{spec.zone}/{spec.topic}/{TMP_DIR}/{name}")
+                log.info("deleted unfinished %s/%s/%s/%s", spec.zone, spec.topic, TMP_DIR, name)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def add(self, msg) -> None:
+        """Buffer one Kafka message (rolling the partition's file first if needed)."""
+        spec = self.specs[msg.topic]
+        key = (msg.topic, msg.partition)
+        table, bad = self._decode(spec, msg)
+        dt = _dt_of(table, msg.timestamp) if table is not None else None
+        buf = self.buffers.get(key)
+        if buf is not None and dt is not None and dt != buf.dt and buf.tables:
+            self.flush(key)
+            buf = None
+        if buf is None:
+            buf = self.buffers[key] = Buffer(dt=dt or _dt_of(pa.table({}), msg.timestamp),
+                                             first_offset=msg.offset)
+        buf.last_offset = msg.offset
+        buf.kafka_ts_ms.append(msg.timestamp)
+        if table is not None:
+            buf.tables.append(table)
+            buf.bytes += table.nbytes
+        else:
+            buf.bad.append(bad)
+        self.stats.messages += 1
+        if buf.bytes >= self.roll_bytes:
+            self.flush(key)
+
+    def _decode(self, spec: TopicSpec, msg) -> tuple[pa.Table | None, dict | None]:
+        try:
+            table = wire.decode(msg.value)
+            if table.schema.names != spec.schema.names or table.schema.types != spec.schema.types:
+                raise wire.WireError(f"schema {table.schema.names} is not the {spec.kind} schema")
+        except wire.WireError as exc:
+            return None, {"reason": "UNDECODABLE", "detail": str(exc), "offset": msg.offset,
+                          "kafka_ts_ms": msg.timestamp, "payload": bytes(msg.value or b""),
+                          "key": msg.key}
+        n = table.num_rows
+        if "ingest_ts" in table.schema.names:  # when the broker accepted it, if the feed left it empty
+            idx = table.schema.get_field_index("ingest_ts")
+            filled = pc.fill_null(table.column(idx), pa.scalar(msg.timestamp * 1_000_000, pa.int64()))
+            table = table.set_column(idx, spec.schema.field("ingest_ts"), filled)
+        table = table.append_column(KAFKA_COLUMNS[0], pa.array(np.full(n, msg.partition, np.int32)))
+        table = table.append_column(KAFKA_COLUMNS[1], pa.array(np.full(n, msg.offset, np.int64)))
+        return table.replace_schema_metadata(spec.schema.metadata), None
+
+    def flush(self, key: tuple[str, int]) -> None:
+        """Land one partition's buffer: temp file, rename (commit point), then Kafka commit."""
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        buf = self.buffers.pop(key, None)
+        if buf is None:
+            return
+        topic, partition = key
+        spec = self.specs[topic]
+        rng = OffsetRange(partition, buf.first_offset, buf.last_offset)
+        if buf.bad:
+            self._write_undecodable(spec, buf, rng)
+        table = (pa.concat_tables(buf.tables) if buf.tables
+                 else spec.file_schema.empty_table())
+        self._write_atomically(spec.zone, topic, buf.dt, rng, table)
+        self.consumer.commit({TopicPartition(topic, partition):
+                              OffsetAndMetadata(buf.last_offset + 1, "", -1)})
+        now_ms = time.time() * 1000
+        self.stats.land_delays_ms.extend(now_ms - ts for ts in buf.kafka_ts_ms)
+        self.stats.rows += table.num_rows
+        self.stats.files += 1
+        if (topic, buf.dt) not in self._seen_dates:
+            self._seen_dates.add((topic, buf.dt))
+            if self.on_new_partition:
+                self.on_new_partition(spec, buf.dt)
+
+    def _write_atomically(self, zone: str, topic: str, dt: str, rng: OffsetRange,
+                          table: pa.Table) -> None:
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression=self.compression)
+        temp = tmp_path(zone, topic, rng, uuid.uuid4().hex[:12])
+        final = final_path(zone, topic, dt, rng)
+        self.fs.write_bytes(temp, sink.getvalue())
+        try:
+            self.fs.rename(temp, final)
+        except LakeError:
+            # Only possible if this exact range was landed by an earlier attempt that died
+            # before committing and was not recognised (e.g. a concurrent owner): keep the first.
+            self.fs.delete(temp)
+            log.warning("%s already landed; kept the existing file", final)
+            self.stats.skipped_already_landed += 1
+
+    def _write_undecodable(self, spec: TopicSpec, buf: Buffer, rng: OffsetRange) -> None:
+        now_ns = time.time_ns()
+        rows = [{"ts": now_ns, "event_ts": None, "kind": spec.kind,
+                 "symbol": (b["key"] or b"").decode(errors="replace") or None,
+                 "reason": b["reason"], "detail": b["detail"],
+                 "source": f"kafka:{spec.topic}/{rng.partition}@{b['offset']}",
+                 "line_no": None, "payload": b["payload"]} for b in buf.bad]
+        from ingestion.validation import QUARANTINE_SCHEMA
+
+        table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+        self.stats.undecodable += len(rows)
+        log.warning("%d undecodable message(s) in %s[%d] %d..%d quarantined", len(rows),
+                    spec.topic, rng.partition, rng.first, rng.last)
+        self._write_atomically(f"{self.quarantine_zone}/undecodable", spec.topic, buf.dt, rng, table)
+
+    def flush_due(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, b in self.buffers.items() if now - b.opened_at >= self.roll_seconds]:
+            self.flush(key)
+
+    def flush_all(self) -> None:
+        for key in list(self.buffers):
+            self.flush(key)
+
+    def stop(self, *_args) -> None:
+        self._stop = True
+
+    def run(self, idle_exit_s: float | None = None, max_seconds: float | None = None,
+            on_progress: Callable[[LanderStats], None] | None = None) -> LanderStats:
+        """Consume until stopped (SIGTERM/SIGINT), idle for ``idle_exit_s``, or ``max_seconds``."""
+        signal.signal(signal.SIGTERM, self.stop)
+        started = last_data = time.monotonic()
+        while not self._stop:
+            polled = self.consumer.poll(timeout_ms=200, max_records=2000)
+            for records in polled.values():
+                for msg in records:
+                    self.add(msg)
+            now = time.monotonic()
+            if polled:
+                last_data = now
+            self.flush_due()
+            if on_progress:
+                on_progress(self.stats)
+            if idle_exit_s is not None and now - last_data >= idle_exit_s:
+                break
+            if max_seconds is not None and now - started >= max_seconds:
+                break
+        self.flush_all()
+        return self.stats
+
+
+def summary(stats: LanderStats) -> dict:
+    return {"messages": stats.messages, "rows": stats.rows, "files": stats.files,
+            "undecodable_messages": stats.undecodable,
+            "p50_land_delay_ms": stats.percentile(50), "p99_land_delay_ms": stats.percentile(99)}
+
+
+def summary_json(stats: LanderStats) -> str:
+    return json.dumps(summary(stats))

@@ -1,0 +1,87 @@
+"""Wires the lake lander to a profile: which topics, their schemas, zones, Kafka and Hive."""
+
+from __future__ import annotations
+
+import logging
+
+from ingestion.lander import Lander, TopicSpec
+from ingestion.raw_tables import HiveRegistrar
+from tradelake.config import Config
+from tradelake.lakefs import LakeFS, lake_fs
+from tradelake.schemas import BAR, QUOTE, TRADE, arrow_schema
+
+log = logging.getLogger(__name__)
+
+
+def topic_specs(cfg: Config, only: list[str] | None = None) -> list[TopicSpec]:
+    """The landed topics of a profile: market data to the raw zone, rejects to quarantine."""
+    from ingestion.validation import QUARANTINE_SCHEMA
+
+    t, zones = cfg.ingest.topics, cfg.lander
+    specs = [
+        TopicSpec(t.trades, "trade", arrow_schema(TRADE), zones.raw_zone),
+        TopicSpec(t.quotes, "quote", arrow_schema(QUOTE), zones.raw_zone),
+        TopicSpec(t.bars, "bar", arrow_schema(BAR), zones.raw_zone),
+        TopicSpec(t.quarantine, "quarantine", QUARANTINE_SCHEMA, zones.quarantine_zone),
+    ]
+    if only:
+        unknown = set(only) - {s.topic for s in specs}
+        if unknown:
+            raise ValueError(f"unknown topic(s) {sorted(unknown)}; landed topics are "
+                             f"{[s.topic for s in specs]} (conf: ingest.topics)")
+        specs = [s for s in specs if s.topic in only]
+    return specs
+
+
+def make_consumer(cfg: Config, group_id: str | None = None):
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        bootstrap_servers=cfg.kafka.bootstrap.split(","),
+        group_id=group_id or cfg.lander.group_id,
+        client_id="tradelake-lander",
+        enable_auto_commit=False,  # offsets are committed only after a file is landed
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_poll_records=2000,
+    )
+
+
+def build_lander(cfg: Config, topics: list[str] | None = None, fs: LakeFS | None = None,
+                 group_id: str | None = None, register: bool | None = None) -> Lander:
+    from kafka import ConsumerRebalanceListener
+
+    fs = fs or lake_fs(cfg)
+    specs = topic_specs(cfg, topics)
+    registrar = None
+    if cfg.lander.register_partitions if register is None else register:
+        registrar = HiveRegistrar(cfg.hive, cfg.lander.hive_database)
+        for spec in specs:
+            fs.makedirs(f"{spec.zone}/{spec.topic}")
+            registrar.ensure_table(spec.topic, spec.file_schema, fs.uri(f"{spec.zone}/{spec.topic}"))
+
+    def on_new_partition(spec: TopicSpec, dt: str) -> None:
+        if registrar:
+            registrar.add_partition(spec.topic, dt)
+
+    consumer = make_consumer(cfg, group_id)
+    lander = Lander(fs, specs, consumer, quarantine_zone=cfg.lander.quarantine_zone,
+                    roll_bytes=cfg.lander.roll_bytes, roll_seconds=cfg.lander.roll_seconds,
+                    compression=cfg.lander.compression, on_new_partition=on_new_partition)
+
+    class Listener(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            lander.on_revoked(revoked)
+
+        def on_partitions_assigned(self, assigned):
+            lander.on_assigned(assigned)
+
+    consumer.subscribe(topics=[s.topic for s in specs], listener=Listener())
+    if registrar:  # partitions landed by an earlier run (or before a crash) are registered too
+        from ingestion.lake_layout import partition_dates
+
+        for spec in specs:
+            for dt in partition_dates(fs, spec.zone, spec.topic):
+                registrar.add_partition(spec.topic, dt)
+    return lander

@@ -70,7 +70,6 @@ class TickPublisher:
             linger_ms=linger_ms,
             batch_size=1024 * 1024,
             max_request_size=16 * 1024 * 1024,
-            buffer_memory=256 * 1024 * 1024,
         )
 
     def _acked(self, ticks: int, size: int):

@@ -23,9 +23,10 @@ Model, per symbol (everything vectorised with numpy; no per-tick Python loop):
 * **Book.** Spread ``spread_bps`` times a per-symbol factor in [0.5, 2] (derived from the seed)
   with per-event noise; prices live on a 0.01 tick, ``0 < bid < ask`` always. Displayed
   sizes are a geometric number of round lots (the usual roughly exponential queue sizes).
-* **Trades.** Aggressor side 'B' prints at the ask, 'S' at the bid; a few trade strictly inside
-  the spread. Trade sizes are lognormal: mostly round lots (multiples of 100), some odd lots
-  (1..99, condition 'I'); other conditions are '@' mostly, some null, a few 'F' (intermarket sweep).
+* **Trades.** A trade executes against the symbol's latest quote that day: aggressor side 'B'
+  prints at its ask, 'S' at its bid; a few trade strictly inside the spread. Trade sizes are
+  lognormal: mostly round lots (multiples of 100), some odd lots (1..99, condition 'I');
+  other conditions are '@' mostly, some null, a few 'F' (intermarket sweep).
 * **Feed.** ``seq`` numbers a symbol's trades and quotes together, 1, 2, 3... in event time,
   continuing across days; ``trade_id`` is ``f"{symbol}-{seq}"``. ``exchange`` is drawn
   uniformly from ``exchanges``; ``ingest_ts`` is null (the lake stamps it on arrival).
@@ -42,8 +43,8 @@ Run ``python -m ingestion.simulator`` to measure generation speed.
 
 from __future__ import annotations
 
+import hashlib
 import math
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -56,6 +57,9 @@ import pyarrow.compute as pc
 
 from tradelake.schemas import QUOTE, TRADE, arrow_schema
 
+__all__ = ["QUOTE_SCHEMA", "TRADE_SCHEMA", "MarketSimulator", "SimulatorConfig", "sessions_utc",
+           "trading_days"]
+
 TRADE_SCHEMA = arrow_schema(TRADE)
 QUOTE_SCHEMA = arrow_schema(QUOTE)
 
@@ -64,6 +68,8 @@ _TRADING_DAYS_PER_YEAR = 252
 _OVERNIGHT_VARIANCE_SHARE = 0.25
 _SLICE_TARGET_EVENTS = 262_144
 _START_PRICE_RANGE = (20.0, 500.0)
+_MID_BOUNDS = (0.05, 1e6)  # guard rail for extreme configs, see _simulate_slice
+_LOG_MID_MIN, _LOG_MID_MAX = math.log(_MID_BOUNDS[0]), math.log(_MID_BOUNDS[1])
 _SPREAD_FACTOR_RANGE = (0.5, 2.0)
 _SPREAD_NOISE_SIGMA = 0.25
 _INSIDE_TRADE_PROBABILITY = 0.05
@@ -72,9 +78,9 @@ _ROUND_LOT = 100
 _ROUND_LOT_LOG_MEAN, _ROUND_LOT_LOG_SIGMA = 0.3, 0.9  # lots per round-lot trade: 1 + floor(LN)
 _ODD_LOT_LOG_MEAN, _ODD_LOT_LOG_SIGMA = math.log(20), 0.9  # shares per odd lot, capped at 99
 _QUOTE_LOTS_SCALE = 1 / math.log(1 - 0.3)  # geometric depth, P(1 lot) = 0.3, mean ~3.3 lots
-# Conditions for round-lot trades: cumulative probabilities of '@', null, then 'F' for the rest.
-_CONDITION_CODES = pa.array(["@", "F", "I"])
+_CONDITION_CODES = pa.array(["@", "F", "I"])  # regular, intermarket sweep, odd lot
 _AT, _ISO, _ODD_LOT = 0, 1, 2
+# Round-lot trades: '@' below the first cumulative probability, null below the second, else 'F'.
 _P_REGULAR, _P_REGULAR_OR_NULL = 0.80, 0.95
 _SIDES = pa.array(["B", "S"])
 
@@ -128,9 +134,9 @@ class SimulatorConfig:
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
             raise ValueError(f"unknown timezone {self.timezone!r}") from exc
         _require_real("quotes_per_trade", self.quotes_per_trade, low=0.0)
-        _require_real("annual_volatility", self.annual_volatility, low=0.0)
+        _require_real("annual_volatility", self.annual_volatility, low=0.0, high=5.0)
         _require_real("jump_probability", self.jump_probability, low=0.0, high=1.0)
-        _require_real("jump_size_sigma", self.jump_size_sigma, low=0.0)
+        _require_real("jump_size_sigma", self.jump_size_sigma, low=0.0, high=1.0)
         _require_real("regime_switch_probability", self.regime_switch_probability, low=0.0, high=1.0)
         _require_real("stressed_vol_multiplier", self.stressed_vol_multiplier, low=1.0)
         _require_real("u_shape_weight", self.u_shape_weight, low=0.0, high=1.0)
@@ -147,10 +153,7 @@ class SimulatorConfig:
         if unknown := sorted(set(prices) - set(self.symbols)):
             raise ValueError(f"start_prices names symbols not in symbols: {unknown}")
         for symbol, price in prices.items():
-            _require_real(f"start_prices[{symbol!r}]", price, low=0.0)
-            if price < 0.01:
-                raise ValueError(f"start_prices[{symbol!r}] must be at least one tick (0.01), "
-                                 f"got {price!r}")
+            _require_real(f"start_prices[{symbol!r}]", price, low=_MID_BOUNDS[0], high=_MID_BOUNDS[1])
         return MappingProxyType(dict(prices))
 
     @property
@@ -259,6 +262,7 @@ class _SymbolState:
     log_mid: float
     last_seq: int = 0
     stressed: bool = False
+    published_book: tuple[int, int] | None = None  # (bid, ask) cents of the day's last quote
 
 
 @dataclass(frozen=True)
@@ -348,7 +352,7 @@ class MarketSimulator:
 
     def _profile(self, symbol: str) -> _SymbolProfile:
         """Start price and spread factor, from a stream keyed by the symbol's name."""
-        key = zlib.crc32(symbol.encode())
+        key = int.from_bytes(hashlib.blake2b(symbol.encode(), digest_size=8).digest(), "big")
         rng = np.random.default_rng([self.cfg.seed, key, _PROFILE_STREAM])
         low, high = _START_PRICE_RANGE
         derived_price = round(math.exp(rng.uniform(math.log(low), math.log(high))), 2)
@@ -380,6 +384,7 @@ class MarketSimulator:
         rng = np.random.default_rng([cfg.seed, profile.stream_key, _DAY_STREAM, day.toordinal()])
         switch = rng.random() < cfg.regime_switch_probability
         gap = rng.standard_normal()
+        state.published_book = None
         if day_index > 0:
             state.stressed ^= bool(switch)
         multiplier = cfg.stressed_vol_multiplier if state.stressed else 1.0
@@ -412,7 +417,9 @@ class MarketSimulator:
         if n_jumps:
             at = rng.choice(trade_pos, size=n_jumps, replace=False)
             steps[at] += rng.standard_normal(n_jumps) * cfg.jump_size_sigma
-        log_mid = state.log_mid + np.cumsum(steps)
+        # Guard rail for extreme configs: the mid is held inside [$0.05, $1M] so prices stay
+        # finite and on the grid; with realistic parameters the bounds are never reached.
+        log_mid = np.clip(state.log_mid + np.cumsum(steps), _LOG_MID_MIN, _LOG_MID_MAX)
         if n_events:
             state.log_mid = float(log_mid[-1])
 
@@ -424,7 +431,7 @@ class MarketSimulator:
         ask = np.maximum(np.ceil(mid_cents + half_spread).astype(np.int64), bid + 1)
         venue = rng.integers(0, len(cfg.exchanges), n_events, dtype=np.int32)
 
-        t_bid, t_ask = bid[is_trade], ask[is_trade]
+        t_bid, t_ask = self._book_seen_by_trades(state, is_trade, bid, ask)
         draws = rng.random((4, n_trades))
         sell = draws[0] < 0.5
         price = np.where(sell, t_bid, t_ask)
@@ -457,6 +464,29 @@ class MarketSimulator:
             quote_ts=ts[is_quote], quote_seq=seq[is_quote], bid_cents=bid[is_quote],
             ask_cents=ask[is_quote], bid_size=quote_lots[0] * _ROUND_LOT,
             ask_size=quote_lots[1] * _ROUND_LOT, quote_venue=venue[is_quote])
+
+    @staticmethod
+    def _book_seen_by_trades(state: _SymbolState, is_trade: np.ndarray, bid: np.ndarray,
+                             ask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bid and ask each trade executes against: the symbol's latest published quote.
+
+        That is the last quote before the trade in this slice, else the last one published
+        earlier that day (kept in ``state``); before the day's first quote, the book at the
+        trade's own event. So every trade prints at or inside the quote a consumer last saw.
+        """
+        position = np.arange(len(is_trade))
+        last_quote = np.maximum.accumulate(np.where(is_trade, -1, position))[is_trade]
+        if state.published_book is None:
+            earlier_bid, earlier_ask = bid[is_trade], ask[is_trade]
+        else:
+            earlier_bid, earlier_ask = state.published_book
+        quoted = last_quote >= 0
+        t_bid = np.where(quoted, bid[last_quote], earlier_bid)
+        t_ask = np.where(quoted, ask[last_quote], earlier_ask)
+        quotes = np.flatnonzero(~is_trade)
+        if len(quotes):
+            state.published_book = (int(bid[quotes[-1]]), int(ask[quotes[-1]]))
+        return t_bid, t_ask
 
     def _event_times(self, rng: np.random.Generator, window: _SliceWindow, n: int) -> np.ndarray:
         """``n`` strictly increasing UTC ns in the window, distributed by the U-shaped density.

@@ -144,8 +144,8 @@ class FlumeConfig:
     """The optional Flume agent (Kafka source -> HDFS sink), started by `stack up --with flume`."""
 
     agent_name: str = "tradelake"
-    topics: tuple[str, ...] = ("md.raw",)
-    hdfs_subdir: str = "flume"  # under the lake root
+    topics: tuple[str, ...] = ("md.trades", "md.quotes")
+    hdfs_subdir: str = "raw/flume"  # under the lake root: raw/flume/<topic>/dt=YYYY-MM-DD/
     monitor_port: int = 19410  # Flume's JSON metrics over HTTP: the health check
     roll_interval_s: int = 60  # close an HDFS file after this many seconds
     heap_mb: int = 256

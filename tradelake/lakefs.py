@@ -40,9 +40,9 @@ class LakeFS(Protocol):
 
 
 def _clean(path: str) -> str:
-    norm = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
-    if norm.startswith(".."):
+    if ".." in path.split("/"):
         raise LakeError(f"path {path!r} leaves the lake root")
+    norm = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
     return "" if norm == "." else norm
 
 

@@ -4,6 +4,7 @@ import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from hdfs import InsecureClient
 from kafka import KafkaProducer
@@ -12,7 +13,7 @@ from tradelake.stack.flume import Flume
 from tradelake.stack.process import wait_until
 
 
-def test_flume_lands_kafka_events_on_hdfs(stack, cfg):
+def test_flume_lands_kafka_events_on_hdfs(stack, cfg, spark):
     topic = f"it-flume-{uuid.uuid4().hex[:8]}"
     test_cfg = dataclasses.replace(
         cfg, flume=dataclasses.replace(cfg.flume, topics=(topic,), roll_interval_s=2)
@@ -30,18 +31,18 @@ def test_flume_lands_kafka_events_on_hdfs(stack, cfg):
         producer.flush()
         producer.close()
 
-        client = InsecureClient(cfg.hdfs.webhdfs, user=cfg.hdfs.user)
+        # SequenceFiles of (timestamp, body); in-use files start with "_" and Hadoop skips them
         day = datetime.now(UTC).strftime("%Y-%m-%d")
-        folder = f"{cfg.lake.root.split('19000', 1)[1]}/{cfg.flume.hdfs_subdir}/{topic}/dt={day}"
+        files = f"{cfg.lake.root}/{cfg.flume.hdfs_subdir}/{topic}/dt={day}/events*.seq"
+        client = InsecureClient(cfg.hdfs.webhdfs, user=cfg.hdfs.user)
+        folder = urlsplit(files).path.rsplit("/", 1)[0]
         landed: list[str] = []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            if client.status(folder, strict=False):
-                closed = [f for f in client.list(folder) if not f.startswith("_")]
-                landed = []
-                for name in closed:
-                    with client.read(f"{folder}/{name}", encoding="utf-8") as reader:
-                        landed += reader.read().splitlines()
+            closed = [f for f in client.list(folder) if not f.startswith("_")] \
+                if client.status(folder, strict=False) else []
+            if closed:
+                landed = [bytes(v).decode() for _, v in spark.sparkContext.sequenceFile(files).collect()]
                 if len(landed) >= len(events):
                     break
             time.sleep(2)

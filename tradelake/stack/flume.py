@@ -7,10 +7,12 @@ lake lander (``tradelake land``); Flume is kept for sites that already run it.
 from __future__ import annotations
 
 import json
+import string
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tradelake.config import CONF_DIR
 from tradelake.stack.base import Service
 from tradelake.stack.jvm import hadoop_xml, java_command, process_marker
 from tradelake.stack.process import ManagedProcess
@@ -31,45 +33,19 @@ class Flume(Service):
     def ports(self) -> list[int]:
         return [self.cfg.flume.monitor_port]
 
-    def agent_properties(self) -> dict[str, str]:
-        f, agent = self.cfg.flume, self.cfg.flume.agent_name
-        lake = self.cfg.lake.root.rstrip("/")
-        checkpoint = self.paths.data("flume") / "channel"
-        return {
-            f"{agent}.sources": "kafka",
-            f"{agent}.channels": "file",
-            f"{agent}.sinks": "hdfs",
-            f"{agent}.sources.kafka.type": "org.apache.flume.source.kafka.KafkaSource",
-            f"{agent}.sources.kafka.kafka.bootstrap.servers": self.cfg.kafka.bootstrap,
-            f"{agent}.sources.kafka.kafka.topics": ",".join(f.topics),
-            f"{agent}.sources.kafka.kafka.consumer.group.id": f"{agent}-flume",
-            f"{agent}.sources.kafka.kafka.consumer.auto.offset.reset": "earliest",
-            f"{agent}.sources.kafka.batchSize": "1000",
-            f"{agent}.sources.kafka.setTopicHeader": "true",
-            f"{agent}.sources.kafka.channels": "file",
-            # a file channel survives an agent restart: events are not lost between Kafka and HDFS
-            f"{agent}.channels.file.type": "file",
-            f"{agent}.channels.file.checkpointDir": str(checkpoint / "checkpoint"),
-            f"{agent}.channels.file.dataDirs": str(checkpoint / "data"),
-            f"{agent}.sinks.hdfs.type": "hdfs",
-            f"{agent}.sinks.hdfs.channel": "file",
-            f"{agent}.sinks.hdfs.hdfs.path": f"{lake}/{f.hdfs_subdir}/%{{topic}}/dt=%Y-%m-%d",
-            f"{agent}.sinks.hdfs.hdfs.useLocalTimeStamp": "true",
-            f"{agent}.sinks.hdfs.hdfs.timeZone": "UTC",
-            f"{agent}.sinks.hdfs.hdfs.filePrefix": "events",
-            f"{agent}.sinks.hdfs.hdfs.inUsePrefix": "_",
-            f"{agent}.sinks.hdfs.hdfs.fileType": "DataStream",
-            f"{agent}.sinks.hdfs.hdfs.rollInterval": str(f.roll_interval_s),
-            f"{agent}.sinks.hdfs.hdfs.rollSize": str(128 * 1024 * 1024),
-            f"{agent}.sinks.hdfs.hdfs.rollCount": "0",
-            f"{agent}.sinks.hdfs.hdfs.batchSize": "1000",
-        }
+    def agent_properties(self) -> str:
+        """conf/flume/agent.properties.template filled in from the profile."""
+        f = self.cfg.flume
+        template = string.Template((CONF_DIR / "flume" / "agent.properties.template").read_text())
+        return template.substitute(
+            agent=f.agent_name, bootstrap=self.cfg.kafka.bootstrap, topics=",".join(f.topics),
+            channel_dir=self.paths.data("flume") / "channel", lake_root=self.cfg.lake.root.rstrip("/"),
+            subdir=f.hdfs_subdir, roll_interval_s=f.roll_interval_s,
+        )
 
     def prepare(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "agent.properties").write_text(
-            "".join(f"{k}={v}\n" for k, v in self.agent_properties().items())
-        )
+        (self.conf_dir / "agent.properties").write_text(self.agent_properties())
         (self.conf_dir / "core-site.xml").write_text(hadoop_xml({"fs.defaultFS": self.cfg.hdfs.uri}))
         (self.conf_dir / "log4j2.xml").write_text(
             '<Configuration status="warn"><Appenders><Console name="c" target="SYSTEM_OUT">'

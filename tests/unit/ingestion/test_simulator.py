@@ -10,9 +10,11 @@ import dataclasses
 from datetime import date, datetime, time
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
+from ingestion import simulator as simulator_module
 from ingestion.simulator import MarketSimulator, SimulatorConfig
 from tradelake.schemas import QUOTE, TRADE, arrow_schema
 
@@ -119,6 +121,24 @@ def test_book_is_never_crossed_and_prices_are_on_the_tick_grid(
         assert np.allclose(cents, np.round(cents), rtol=0, atol=1e-6)
 
 
+def test_trades_print_at_or_inside_the_latest_quote(tables: tuple[pa.Table, pa.Table]) -> None:
+    trades = tables[0].to_pandas().sort_values("ts")
+    quotes = tables[1].to_pandas().sort_values("ts")
+    for frame in (trades, quotes):
+        frame["monday"] = frame.ts >= MON_OPEN
+    joined = pd.merge_asof(trades, quotes[["ts", "symbol", "monday", "bid_price", "ask_price"]],
+                           on="ts", by=["symbol", "monday"], allow_exact_matches=False)
+    # A day's first trades may come before its first quote; there are at most a handful.
+    joined = joined.dropna(subset=["bid_price"])
+    assert len(joined) > 0.99 * len(trades)
+    assert (joined.price >= joined.bid_price).all() and (joined.price <= joined.ask_price).all()
+    at_touch = np.where(joined.side == "S", joined.price == joined.bid_price,
+                        joined.price == joined.ask_price)
+    inside = (joined.price > joined.bid_price) & (joined.price < joined.ask_price)
+    assert np.all(at_touch | inside)
+    assert 0.85 < at_touch.mean() < 1
+
+
 def test_trade_fields_are_plausible(tables: tuple[pa.Table, pa.Table]) -> None:
     trades, quotes = tables
     size = trades.column("size").to_numpy()
@@ -173,6 +193,22 @@ def test_timestamps_fall_inside_the_dst_correct_sessions(tables: tuple[pa.Table,
         # (a DST mistake) could not stay inside the bounds.
         assert day.min() < open_ns + 60 * NS
         assert day.max() > close_ns - 60 * NS
+
+
+def test_time_slices_join_seamlessly_and_come_out_in_event_time_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator_module, "_SLICE_TARGET_EVENTS", 4_000)
+    simulator = MarketSimulator(small_config())
+    assert simulator.slices_per_day > 1
+    last_ts = {"trade": -1, "quote": -1}
+    for kind, batch in simulator.batches(max_rows=1_000):
+        ts = batch.column("ts").to_numpy()
+        assert ts[0] >= last_ts[kind], f"{kind} batches go forward in time"
+        last_ts[kind] = ts[-1]
+    per_symbol = events_by_symbol(collect(simulator))
+    for symbol, (ts, seq) in per_symbol.items():
+        assert np.array_equal(seq, np.arange(1, 2 * EVENTS_PER_DAY + 1)), symbol
+        assert np.all(np.diff(ts) > 0), symbol
 
 
 def test_weekends_are_skipped() -> None:
@@ -239,7 +275,8 @@ def test_config_is_immutable_and_hashable() -> None:
     (dict(u_shape_weight=2.0), "u_shape_weight"),
     (dict(exchanges=()), "exchanges must not be empty"),
     (dict(start_prices={"TSLA": 10.0}), "not in symbols"),
-    (dict(start_prices={"AAPL": 0.0}), "at least one tick"),
+    (dict(start_prices={"AAPL": 0.0}), r"start_prices\['AAPL'\] must be in \[0.05"),
+    (dict(jump_size_sigma=2.0), "jump_size_sigma"),
 ])
 def test_config_refuses_bad_values(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,65 @@
+import pyarrow as pa
+import pytest
+
+from ingestion import wire
+from ingestion.lake_layout import OffsetRange, covered_until, final_path, landed_ranges, tmp_path
+from ingestion.publisher import split_by_symbol
+from tradelake.lakefs import LocalLakeFS
+from tradelake.schemas import TRADE, arrow_schema
+
+ROWS = [
+    {"ts": 3, "symbol": "MSFT", "price": 401.0, "size": 1.0, "trade_id": "m1", "exchange": None,
+     "seq": 1, "side": "B", "conditions": None, "ingest_ts": None},
+    {"ts": 1, "symbol": "AAPL", "price": 189.0, "size": 5.0, "trade_id": "a1", "exchange": "XNAS",
+     "seq": 1, "side": None, "conditions": "@", "ingest_ts": None},
+    {"ts": 2, "symbol": "AAPL", "price": 189.1, "size": 7.0, "trade_id": "a2", "exchange": "XNAS",
+     "seq": 2, "side": "S", "conditions": None, "ingest_ts": None},
+    {"ts": 4, "symbol": "AAPL", "price": 189.2, "size": 9.0, "trade_id": "a3", "exchange": "ARCX",
+     "seq": 3, "side": "B", "conditions": None, "ingest_ts": None},
+]
+
+
+def trades():
+    return pa.Table.from_pylist(ROWS, schema=arrow_schema(TRADE))
+
+
+def test_wire_round_trip_keeps_schema_and_values():
+    table = trades()
+    decoded = wire.decode(wire.encode(table))
+    assert decoded.equals(table)
+    assert decoded.schema.field("ts").metadata[b"unit"] == b"ns_utc"
+    assert dict(wire.headers("trade", 4))["tradelake-kind"] == b"trade"
+
+
+def test_wire_rejects_garbage_with_a_reason():
+    with pytest.raises(wire.WireError, match="not an Arrow IPC stream"):
+        wire.decode(b"{\"price\": 1}")
+
+
+def test_split_by_symbol_keeps_per_symbol_order_and_caps_rows():
+    chunks = [(s, t.column("trade_id").to_pylist()) for s, t in split_by_symbol(trades(), 2)]
+    assert chunks == [("AAPL", ["a1", "a2"]), ("AAPL", ["a3"]), ("MSFT", ["m1"])]
+
+
+def test_offset_range_names_sort_and_parse():
+    rng = OffsetRange(2, 1200, 1399)
+    assert rng.file_name == "p0002-o00000000000000001200-o00000000000000001399.parquet"
+    assert OffsetRange.parse(rng.file_name) == rng
+    assert OffsetRange.parse("part-0000.parquet") is None
+    assert final_path("raw", "md.trades", "2026-01-05", rng) == f"raw/md.trades/dt=2026-01-05/{rng.file_name}"
+    assert tmp_path("raw", "md.trades", rng, "abc").startswith("raw/md.trades/_tmp/")
+    with pytest.raises(ValueError, match="bad offset range"):
+        OffsetRange(0, 10, 9)
+
+
+def test_coverage_is_read_from_final_files_only(tmp_path):
+    fs = LocalLakeFS(tmp_path)
+    for dt, rng in [("2026-01-05", OffsetRange(0, 0, 99)), ("2026-01-06", OffsetRange(0, 100, 149)),
+                    ("2026-01-05", OffsetRange(1, 0, 9))]:
+        fs.write_bytes(final_path("raw", "t", dt, rng), b"x")
+    fs.write_bytes("raw/t/_tmp/p0000-o00000000000000000150-o00000000000000000199"
+                   ".parquet.x.tmp", b"partial")
+    landed = landed_ranges(fs, "raw", "t")
+    assert covered_until(landed[0]) == 149
+    assert covered_until(landed[1]) == 9
+    assert covered_until(landed.get(2, [])) is None

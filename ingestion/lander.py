@@ -120,15 +120,19 @@ class Lander:
         self.compression = compression
         self.on_new_partition = on_new_partition
         self.buffers: dict[tuple[str, int], Buffer] = {}
+        self.landed_until: dict[tuple[str, int], int] = {}  # last offset in the lake, per partition
         self.stats = LanderStats()
         self._stop = False
         self._seen_dates: set[tuple[str, str]] = set()
 
     # -- consumer group callbacks ----------------------------------------------------------
     def on_assigned(self, partitions) -> None:
-        """Seek each assigned partition past what the lake already holds."""
-        from kafka.structs import TopicPartition
+        """Seek each assigned partition past what the lake already holds.
 
+        Runs on kafka-python's IO thread, where blocking consumer calls (such as reading the
+        committed offset) are not allowed, so the lake's file names alone decide: they are the
+        commit point, and Kafka's committed offset can only be behind them, never ahead.
+        """
         by_topic: dict[str, list] = {}
         for tp in partitions:
             by_topic.setdefault(tp.topic, []).append(tp)
@@ -138,12 +142,10 @@ class Lander:
             landed = landed_ranges(self.fs, spec.zone, topic)
             for tp in tps:
                 last = covered_until(landed.get(tp.partition, []))
-                if last is None:
-                    continue
-                committed = self.consumer.committed(TopicPartition(topic, tp.partition))
-                if committed is None or committed <= last:
-                    log.info("%s[%d]: lake holds offsets up to %d (committed %s): seeking to %d",
-                             topic, tp.partition, last, committed, last + 1)
+                self.landed_until[(topic, tp.partition)] = -1 if last is None else last
+                if last is not None:
+                    log.info("%s[%d]: lake holds offsets up to %d; resuming at %d",
+                             topic, tp.partition, last, last + 1)
                     self.consumer.seek(tp, last + 1)
 
     def on_revoked(self, partitions) -> None:
@@ -163,6 +165,9 @@ class Lander:
         """Buffer one Kafka message (rolling the partition's file first if needed)."""
         spec = self.specs[msg.topic]
         key = (msg.topic, msg.partition)
+        if msg.offset <= self.landed_until.get(key, -1):  # fetched before the seek took effect
+            self.stats.skipped_already_landed += 1
+            return
         table, bad = self._decode(spec, msg)
         dt = _dt_of(table, msg.timestamp) if table is not None else None
         buf = self.buffers.get(key)
@@ -216,6 +221,7 @@ class Lander:
         table = (pa.concat_tables(buf.tables) if buf.tables
                  else spec.file_schema.empty_table())
         self._write_atomically(spec.zone, topic, buf.dt, rng, table)
+        self.landed_until[key] = buf.last_offset
         self.consumer.commit({TopicPartition(topic, partition):
                               OffsetAndMetadata(buf.last_offset + 1, "", -1)})
         now_ms = time.time() * 1000
@@ -250,7 +256,7 @@ class Lander:
                  "reason": b["reason"], "detail": b["detail"],
                  "source": f"kafka:{spec.topic}/{rng.partition}@{b['offset']}",
                  "line_no": None, "payload": b["payload"]} for b in buf.bad]
-        from ingestion.validation import QUARANTINE_SCHEMA
+        from ingestion.quarantine import QUARANTINE_SCHEMA
 
         table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
         self.stats.undecodable += len(rows)
@@ -281,7 +287,7 @@ class Lander:
                 for msg in records:
                     self.add(msg)
             now = time.monotonic()
-            if polled:
+            if polled or not self.consumer.assignment():  # idle only counts once assigned
                 last_data = now
             self.flush_due()
             if on_progress:

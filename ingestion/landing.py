@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def topic_specs(cfg: Config, only: list[str] | None = None) -> list[TopicSpec]:
     """The landed topics of a profile: market data to the raw zone, rejects to quarantine."""
-    from ingestion.validation import QUARANTINE_SCHEMA
+    from ingestion.quarantine import QUARANTINE_SCHEMA
 
     t, zones = cfg.ingest.topics, cfg.lander
     specs = [

@@ -26,7 +26,9 @@ import logging
 import signal
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -87,6 +89,7 @@ class LanderStats:
     files: int = 0
     undecodable: int = 0
     skipped_already_landed: int = 0
+    last_landed_at: float | None = None  # wall clock (time.time()) of the last file's commit
     land_delays_ms: list[float] = field(default_factory=list)
 
     def percentile(self, q: float) -> float | None:
@@ -124,6 +127,9 @@ class Lander:
         self.stats = LanderStats()
         self._stop = False
         self._seen_dates: set[tuple[str, str]] = set()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander-writer")
+        self._inflight: deque = deque()
+        self.max_inflight = 4
 
     # -- consumer group callbacks ----------------------------------------------------------
     def on_assigned(self, partitions) -> None:
@@ -207,31 +213,53 @@ class Lander:
         return table.replace_schema_metadata(spec.schema.metadata), None
 
     def flush(self, key: tuple[str, int]) -> None:
-        """Land one partition's buffer: temp file, rename (commit point), then Kafka commit."""
-        from kafka.structs import OffsetAndMetadata, TopicPartition
+        """Hand one partition's buffer to the writer thread; its commit follows in ``complete``.
 
+        Writing (Parquet encode, upload, rename) runs on one background thread so consuming
+        goes on meanwhile; the Kafka commit stays on this thread (the consumer is not
+        thread-safe) and happens only after the file's rename, in FIFO order.
+        """
         buf = self.buffers.pop(key, None)
         if buf is None:
             return
-        topic, partition = key
-        spec = self.specs[topic]
-        rng = OffsetRange(partition, buf.first_offset, buf.last_offset)
+        spec = self.specs[key[0]]
+        rng = OffsetRange(key[1], buf.first_offset, buf.last_offset)
+        table = pa.concat_tables(buf.tables) if buf.tables else spec.file_schema.empty_table()
+        future = self._writer.submit(self._land, spec, buf, rng, table)
+        self._inflight.append((key, buf, table.num_rows, future))
+        while len(self._inflight) > self.max_inflight:
+            self.complete(block=True, limit=1)
+
+    def _land(self, spec: TopicSpec, buf: Buffer, rng: OffsetRange, table: pa.Table) -> None:
         if buf.bad:
             self._write_undecodable(spec, buf, rng)
-        table = (pa.concat_tables(buf.tables) if buf.tables
-                 else spec.file_schema.empty_table())
-        self._write_atomically(spec.zone, topic, buf.dt, rng, table)
-        self.landed_until[key] = buf.last_offset
-        self.consumer.commit({TopicPartition(topic, partition):
-                              OffsetAndMetadata(buf.last_offset + 1, "", -1)})
-        now_ms = time.time() * 1000
-        self.stats.land_delays_ms.extend(now_ms - ts for ts in buf.kafka_ts_ms)
-        self.stats.rows += table.num_rows
-        self.stats.files += 1
-        if (topic, buf.dt) not in self._seen_dates:
-            self._seen_dates.add((topic, buf.dt))
-            if self.on_new_partition:
-                self.on_new_partition(spec, buf.dt)
+        self._write_atomically(spec.zone, spec.topic, buf.dt, rng, table)
+
+    def complete(self, block: bool = False, limit: int | None = None) -> None:
+        """Commit offsets for files whose rename has finished (all of them if ``block``)."""
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        done = 0
+        while self._inflight and (block or self._inflight[0][3].done()):
+            if limit is not None and done >= limit:
+                return
+            key, buf, rows, future = self._inflight.popleft()
+            future.result()  # a failed write raises here: nothing after it is committed
+            topic, partition = key
+            self.landed_until[key] = max(self.landed_until.get(key, -1), buf.last_offset)
+            tp = TopicPartition(topic, partition)
+            if tp in self.consumer.assignment():  # revoked meanwhile: the file names suffice
+                self.consumer.commit({tp: OffsetAndMetadata(buf.last_offset + 1, "", -1)})
+            self.stats.last_landed_at = time.time()
+            now_ms = self.stats.last_landed_at * 1000
+            self.stats.land_delays_ms.extend(now_ms - ts for ts in buf.kafka_ts_ms)
+            self.stats.rows += rows
+            self.stats.files += 1
+            done += 1
+            if (topic, buf.dt) not in self._seen_dates:
+                self._seen_dates.add((topic, buf.dt))
+                if self.on_new_partition:
+                    self.on_new_partition(self.specs[topic], buf.dt)
 
     def _write_atomically(self, zone: str, topic: str, dt: str, rng: OffsetRange,
                           table: pa.Table) -> None:
@@ -272,6 +300,7 @@ class Lander:
     def flush_all(self) -> None:
         for key in list(self.buffers):
             self.flush(key)
+        self.complete(block=True)
 
     def stop(self, *_args) -> None:
         self._stop = True
@@ -290,6 +319,7 @@ class Lander:
             if polled or not self.consumer.assignment():  # idle only counts once assigned
                 last_data = now
             self.flush_due()
+            self.complete()
             if on_progress:
                 on_progress(self.stats)
             if idle_exit_s is not None and now - last_data >= idle_exit_s:
@@ -303,6 +333,8 @@ class Lander:
 def summary(stats: LanderStats) -> dict:
     return {"messages": stats.messages, "rows": stats.rows, "files": stats.files,
             "undecodable_messages": stats.undecodable,
+            "skipped_already_landed": stats.skipped_already_landed,
+            "last_landed_at": stats.last_landed_at,
             "p50_land_delay_ms": stats.percentile(50), "p99_land_delay_ms": stats.percentile(99)}
 
 

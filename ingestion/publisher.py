@@ -30,10 +30,13 @@ def split_by_symbol(table: pa.Table | pa.RecordBatch, max_rows: int) -> Iterator
         table = pa.Table.from_batches([table])
     if table.num_rows == 0:
         return
-    order = pc.sort_indices(table, sort_keys=[("symbol", "ascending")])  # stable
-    ordered = table.take(order)
-    codes = pc.dictionary_encode(ordered.column("symbol")).combine_chunks()
-    indices = codes.indices.to_numpy(zero_copy_only=False)
+    # Sort by dictionary code, not by string: an integer argsort is several times faster.
+    symbols = pc.fill_null(table.column("symbol"), "")  # quarantine rows may lack a symbol
+    codes = pc.dictionary_encode(symbols).combine_chunks()
+    codes_np = codes.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes_np, kind="stable")
+    ordered = table.take(pa.array(order))
+    indices = codes_np[order]
     starts = np.flatnonzero(np.diff(indices, prepend=-1))
     ends = np.append(starts[1:], len(indices))
     dictionary = codes.dictionary.to_pylist()
@@ -54,12 +57,15 @@ class PublishStats:
 
 class TickPublisher:
     def __init__(self, bootstrap: str, ticks_per_message: int = 2000, client_id: str = "tradelake-ingest",
-                 linger_ms: int = 5) -> None:
+                 linger_ms: int = 5, wire_compression: str = "lz4") -> None:
         from kafka import KafkaProducer
 
         if ticks_per_message < 1:
             raise ValueError("ticks_per_message must be at least 1")
+        if wire_compression not in ("lz4", "zstd", "none"):
+            raise ValueError(f"wire_compression must be lz4, zstd or none, got {wire_compression!r}")
         self.ticks_per_message = ticks_per_message
+        self.wire_compression = wire_compression
         self.stats = PublishStats()
         self._pending_ticks = 0
         self.producer = KafkaProducer(
@@ -89,7 +95,7 @@ class TickPublisher:
         """Queue ``table``'s rows as per-symbol messages; returns the number of messages queued."""
         queued = 0
         for symbol, chunk in split_by_symbol(table, self.ticks_per_message):
-            value = wire.encode(chunk)
+            value = wire.encode(chunk, self.wire_compression)
             future = self.producer.send(topic, key=symbol.encode(), value=value,
                                         headers=wire.headers(kind, chunk.num_rows))
             future.add_callback(self._acked(chunk.num_rows, len(value)))

@@ -26,6 +26,9 @@ class Reason(enum.StrEnum):
 
     #: The raw bytes are not valid UTF-8 (or a field holds text that cannot be UTF-8 encoded).
     BAD_ENCODING = "bad_encoding"
+    #: The raw record is structurally broken - wrong number of columns, a CSV quoting error - as
+    #: reported by the loader (``RawRecord.defect``), so none of its fields can be trusted.
+    MALFORMED = "malformed"
     #: A required field is absent, empty or null (for typed batches: a required column too).
     MISSING_FIELD = "missing_field"
     #: A field's text is not a value of its type ("12a" as a price, "2024-13-01" as a

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from tradelake.config import ConfigError, load_config
+
+# Layers add their subcommands here (tradelake/ itself imports no layer at module level).
+LAYER_COMMANDS = ("ingestion.commands",)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_UP, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -139,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--table", default="default.tradelake_smoke", help="table to (re)create")
     smoke.add_argument("--rows", type=int, default=1000, help="rows to write")
     smoke.set_defaults(func=cmd_smoke)
+    for module in LAYER_COMMANDS:  # each layer registers its own subcommands
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 Profile: ``--profile`` on the CLI, else ``TRADELAKE_PROFILE``, else ``local``.
 Override any key with ``TRADELAKE_<SECTION>__<KEY>`` (double underscore between levels), e.g.
-``TRADELAKE_KAFKA__BOOTSTRAP=broker1:9092`` (lists: comma-separated; mappings: a JSON object). Secrets (passwords) are never read from YAML:
+``TRADELAKE_KAFKA__BOOTSTRAP=broker1:9092``
+(lists: comma-separated; mappings: a JSON object). Secrets (passwords) are never read from YAML:
 they come only from the environment and are hidden in ``repr``.
 
 Loading validates every key against the dataclasses below: an unknown key, a missing required
@@ -167,6 +168,7 @@ class IngestConfig:
 
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     ticks_per_message: int = 2000  # ticks of one symbol per Kafka message (Arrow IPC batch)
+    wire_compression: str = "lz4"  # Arrow IPC body compression: lz4, zstd or none
     universe: tuple[str, ...] = ()  # symbols accepted; empty: every symbol
     sessions: dict[str, str] = field(default_factory=dict)  # symbol|* -> "09:30-16:00 Area/City"
     max_clock_skew_s: int = 5  # a tick later than now + skew is FUTURE_TIMESTAMP
@@ -187,7 +189,7 @@ class LanderConfig:
     roll_seconds: int = 30  # ... or once its oldest message is this old
     raw_zone: str = "raw"
     quarantine_zone: str = "quarantine"
-    compression: str = "zstd"
+    compression: str = "snappy"  # Parquet codec: fast to write; zstd packs tighter
     hive_database: str = "raw"
     register_partitions: bool = True  # ALTER TABLE ADD PARTITION through the Thrift server
 

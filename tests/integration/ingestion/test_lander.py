@@ -121,7 +121,8 @@ def test_landed_partitions_are_queryable_through_the_thrift_server(stack, cfg):
     conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
                         username=cfg.hive.username)
     with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
-        cur.execute(f"SELECT dt, count(*), count(DISTINCT trade_id), min(seq), max(seq) FROM {table} GROUP BY dt")
+        cur.execute(f"SELECT dt, count(*), count(DISTINCT trade_id), min(seq), max(seq) "
+                    f"FROM {table} GROUP BY dt")
         assert cur.fetchall() == [("2026-01-05", 400, 400, 0, 399)]
         cur.execute(f"DROP TABLE {table}")
     lake_fs(cfg).delete(f"raw/{topic}", recursive=True)

@@ -39,6 +39,9 @@ def make_consumer(cfg: Config, group_id: str | None = None):
     return KafkaConsumer(
         bootstrap_servers=cfg.kafka.bootstrap.split(","),
         group_id=group_id or cfg.lander.group_id,
+        group_instance_id=cfg.lander.instance_id or None,
+        session_timeout_ms=cfg.lander.session_timeout_s * 1000,
+        heartbeat_interval_ms=max(1000, cfg.lander.session_timeout_s * 1000 // 3),
         client_id="tradelake-lander",
         enable_auto_commit=False,  # offsets are committed only after a file is landed
         auto_offset_reset="earliest",

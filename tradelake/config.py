@@ -185,6 +185,10 @@ class LanderConfig:
     """Kafka -> immutable Parquet in the lake, exactly once."""
 
     group_id: str = "tradelake-lander"
+    # Static group membership: a restarted lander with the same id takes its partitions back at
+    # once, instead of waiting out the dead one's session. Give each lander process its own id.
+    instance_id: str = "lander-1"
+    session_timeout_s: int = 10
     roll_bytes: int = 64 * 1024 * 1024  # close a file once this much Arrow data is buffered
     roll_seconds: int = 30  # ... or once its oldest message is this old
     raw_zone: str = "raw"

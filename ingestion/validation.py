@@ -15,7 +15,8 @@ Every input record ends up **accepted**, **quarantined** (one ``QUARANTINE_SCHEM
 three add up to what was received.
 
 Priority. A record that breaks several rules is quarantined once, for the first reason in
-``PRIORITY`` (ties between fields go to the field that comes first in the schema)::
+``PRIORITY`` (ties between fields go to the field that comes first in the schema, except that
+a typed batch checks ``symbol`` before anything else)::
 
     BAD_ENCODING > MALFORMED > MISSING_FIELD > BAD_TYPE > BAD_VALUE > NON_FINITE > OUT_OF_RANGE
     > NON_POSITIVE_PRICE > NEGATIVE_SIZE > HIGH_BELOW_LOW > HIGH_BELOW_OPEN_CLOSE
@@ -39,9 +40,12 @@ Parse-stage decisions (``parse_records``):
   ``< 1e17`` microseconds, else nanoseconds. The rule is unambiguous for every instant from
   1973-03-03 to 2262; earlier instants written in ms/us/ns would be misread (none occur in
   market data). Before 1970 or after 2262 (int64 ns) is OUT_OF_RANGE.
-* Numbers: plain decimal text only (``12``, ``-1.5``, ``.5``, ``1e-3``); thousands separators,
-  underscores, hex or non-ASCII digits are BAD_TYPE; ``nan``/``inf``/``infinity`` (any case,
-  any sign) are NON_FINITE; finite text that overflows float64 or int64 is OUT_OF_RANGE.
+* Records: invalid UTF-8 (payload or field text) is BAD_ENCODING; a loader ``defect`` (wrong
+  column count...) is MALFORMED; a record of another kind than the one parsed is BAD_TYPE.
+* Numbers: plain decimal text only (``12``, ``-1.5``, ``.5``, ``1e-3``; integer fields also
+  take ``12.0``); thousands separators, underscores, hex or non-ASCII digits are BAD_TYPE;
+  ``nan``/``inf``/``infinity`` (any case, any sign) are NON_FINITE; finite text that overflows
+  float64 or int64 is OUT_OF_RANGE.
 * Empty or all-blank text counts as missing: a required field -> MISSING_FIELD, an optional one
   -> null. Text fields are stripped, except ``conditions`` (kept as sent; spaces are codes).
 * Defaults, because vendor files omit them: a trade or quote without ``seq`` gets
@@ -764,7 +768,9 @@ class _KeyWindow:
 
 class _Deduplicator:
     """Duplicate detection for one kind; a *stream* is a symbol (trades, quotes) or a
-    (symbol, interval) pair (bars), and a key is (stream, ts, seq) (seq = 0 for bars).
+    (symbol, interval) pair (bars, keyed as symbol + U+001F + interval), and a key is
+    (stream, ts, seq) (seq = 0 for bars). Streams get dense int ids via ``pc.index_in``
+    against the streams seen so far, so no per-row or per-symbol Python runs per batch.
 
     Per stream it keeps a high-water mark, the largest (ts, seq) accepted so far. A key above
     its stream's mark is new (no lookup). A key at or below the mark is *late*: it is a
@@ -795,8 +801,8 @@ class _Deduplicator:
 
     def check(self, local: np.ndarray, keys: pa.Array, ts: np.ndarray,
               seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Classify rows (``local`` indexes ``keys``, the batch's distinct stream keys, as
-        strings) and remember the accepted ones. Returns (duplicate within the batch, duplicate of an
+        """Classify rows (``local`` indexes ``keys``, the batch's distinct stream keys) and
+        remember the accepted ones. Returns (duplicate within the batch, duplicate of an
         earlier batch)."""
         m = len(ts)
         dup_batch, dup_earlier = np.zeros(m, bool), np.zeros(m, bool)

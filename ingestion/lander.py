@@ -113,6 +113,7 @@ class Lander:
         roll_seconds: float = 30.0,
         compression: str = "zstd",
         on_new_partition: Callable[[TopicSpec, str], None] | None = None,
+        writer_threads: int = 2,
     ) -> None:
         self.fs = fs
         self.specs = {t.topic: t for t in topics}
@@ -127,9 +128,10 @@ class Lander:
         self.stats = LanderStats()
         self._stop = False
         self._seen_dates: set[tuple[str, str]] = set()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander-writer")
+        self._writers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lander-writer-{i}")
+                         for i in range(writer_threads)]
         self._inflight: deque = deque()
-        self.max_inflight = 4
+        self.max_inflight = 4 * writer_threads
 
     # -- consumer group callbacks ----------------------------------------------------------
     def on_assigned(self, partitions) -> None:
@@ -215,8 +217,8 @@ class Lander:
     def flush(self, key: tuple[str, int]) -> None:
         """Hand one partition's buffer to the writer thread; its commit follows in ``complete``.
 
-        Writing (Parquet encode, upload, rename) runs on one background thread so consuming
-        goes on meanwhile; the Kafka commit stays on this thread (the consumer is not
+        Writing (Parquet encode, upload, rename) runs on background threads so consuming goes
+        on meanwhile; the Kafka commit stays on this thread (the consumer is not
         thread-safe) and happens only after the file's rename, in FIFO order.
         """
         buf = self.buffers.pop(key, None)
@@ -225,7 +227,10 @@ class Lander:
         spec = self.specs[key[0]]
         rng = OffsetRange(key[1], buf.first_offset, buf.last_offset)
         table = pa.concat_tables(buf.tables) if buf.tables else spec.file_schema.empty_table()
-        future = self._writer.submit(self._land, spec, buf, rng, table)
+        # one writer per partition slot: a partition's files are renamed in offset order (the
+        # restart logic trusts the highest landed offset), different partitions in parallel
+        writer = self._writers[hash(key) % len(self._writers)]
+        future = writer.submit(self._land, spec, buf, rng, table)
         self._inflight.append((key, buf, table.num_rows, future))
         while len(self._inflight) > self.max_inflight:
             self.complete(block=True, limit=1)

@@ -37,6 +37,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.source == "simulator":
         sim = _simulator(cfg, args)
         batches, total, unit, name = sim.batches(), sim.total_ticks(), "ticks", "simulator"
+    elif args.source == "ib":
+        from ingestion.ib_source import IbMarketDataSource, IbSourceError
+
+        try:
+            source = IbMarketDataSource.from_config(cfg.ib, max_ticks=args.max_ticks,
+                                                    duration_s=args.duration)
+        except IbSourceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"ingest: live ticks from {source.endpoint}", file=sys.stderr)
+        batches, total, unit, name = source.batches(), args.max_ticks, "ticks", "ib"
     else:
         if not args.paths:
             print("error: --source file needs at least one PATH", file=sys.stderr)
@@ -106,7 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Validates every record (quarantine topic for rejects, universe filter) and "
                     "publishes accepted ticks keyed by symbol; ends with a reconciled summary "
                     "(received = accepted + quarantined + filtered). Exit 1 if it does not reconcile.")
-    ingest.add_argument("--source", choices=["simulator", "file"], required=True)
+    ingest.add_argument("--source", choices=["simulator", "file", "ib"], required=True,
+                        help="simulator (conf: ingest.simulator_*), vendor CSV files, or live "
+                             "Interactive Brokers ticks (conf: ib; off unless ib.enabled)")
     ingest.add_argument("paths", nargs="*", help="CSV files (with --source file)")
     ingest.add_argument("--symbols", help="simulator: comma-separated symbols (default: conf)")
     ingest.add_argument("--days", type=int, help="simulator: trading days (default: conf)")
@@ -115,6 +128,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--trades-per-day", type=int, help="simulator: trades per symbol per day")
     ingest.add_argument("--symbol", help="file: symbol for files without a symbol column")
     ingest.add_argument("--interval", help="file: bar length, e.g. 1d or 1m (default: by layout)")
+    ingest.add_argument("--max-ticks", type=int, help="ib: stop after this many ticks")
+    ingest.add_argument("--duration", type=float, help="ib: stop after this many seconds")
     ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(func=cmd_ingest)
 

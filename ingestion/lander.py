@@ -46,6 +46,7 @@ from ingestion.lake_layout import (
     landed_ranges,
     tmp_path,
 )
+from ingestion.quarantine import Reason
 from tradelake.lakefs import LakeError, LakeFS
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,10 @@ class Buffer:
     bad: list[dict] = field(default_factory=list)
     bytes: int = 0
     opened_at: float = field(default_factory=time.monotonic)
-    kafka_ts_ms: list[int] = field(default_factory=list)
+    kafka_ts_ms: list[int] = field(default_factory=list)  # every message's broker timestamp
+    rows: list[int] = field(default_factory=list)  # per decoded message: its row count,
+    offsets: list[int] = field(default_factory=list)  # its offset
+    good_ts_ms: list[int] = field(default_factory=list)  # and its broker timestamp
 
 
 @dataclass
@@ -189,6 +193,9 @@ class Lander:
         buf.kafka_ts_ms.append(msg.timestamp)
         if table is not None:
             buf.tables.append(table)
+            buf.rows.append(table.num_rows)
+            buf.offsets.append(msg.offset)
+            buf.good_ts_ms.append(msg.timestamp)
             buf.bytes += table.nbytes
         else:
             buf.bad.append(bad)
@@ -202,17 +209,29 @@ class Lander:
             if table.schema.names != spec.schema.names or table.schema.types != spec.schema.types:
                 raise wire.WireError(f"schema {table.schema.names} is not the {spec.kind} schema")
         except wire.WireError as exc:
-            return None, {"reason": "UNDECODABLE", "detail": str(exc), "offset": msg.offset,
+            return None, {"reason": Reason.MALFORMED.value,
+                          "detail": f"undecodable Kafka message: {exc}", "offset": msg.offset,
                           "kafka_ts_ms": msg.timestamp, "payload": bytes(msg.value or b""),
                           "key": msg.key}
-        n = table.num_rows
-        if "ingest_ts" in table.schema.names:  # when the broker accepted it, if the feed left it empty
+        return table, None
+
+    @staticmethod
+    def _with_provenance(spec: TopicSpec, buf: Buffer, partition: int) -> pa.Table:
+        """The file's rows: the messages' rows plus Kafka partition and offset, and ``ingest_ts``
+        set to the broker's timestamp where the feed left it empty (done once per file)."""
+        if not buf.tables:
+            return spec.file_schema.empty_table()
+        table = pa.concat_tables(buf.tables)
+        rows = np.array(buf.rows, dtype=np.int64)
+        if "ingest_ts" in table.schema.names:
             idx = table.schema.get_field_index("ingest_ts")
-            filled = pc.fill_null(table.column(idx), pa.scalar(msg.timestamp * 1_000_000, pa.int64()))
+            broker_ns = pa.array(np.repeat(np.array(buf.good_ts_ms, np.int64) * 1_000_000, rows))
+            filled = pc.coalesce(table.column(idx), broker_ns)
             table = table.set_column(idx, spec.schema.field("ingest_ts"), filled)
-        table = table.append_column(KAFKA_COLUMNS[0], pa.array(np.full(n, msg.partition, np.int32)))
-        table = table.append_column(KAFKA_COLUMNS[1], pa.array(np.full(n, msg.offset, np.int64)))
-        return table.replace_schema_metadata(spec.schema.metadata), None
+        table = table.append_column(KAFKA_COLUMNS[0], pa.array(np.full(len(table), partition, np.int32)))
+        table = table.append_column(KAFKA_COLUMNS[1],
+                                    pa.array(np.repeat(np.array(buf.offsets, np.int64), rows)))
+        return table.replace_schema_metadata(spec.schema.metadata)
 
     def flush(self, key: tuple[str, int]) -> None:
         """Hand one partition's buffer to the writer thread; its commit follows in ``complete``.
@@ -226,7 +245,7 @@ class Lander:
             return
         spec = self.specs[key[0]]
         rng = OffsetRange(key[1], buf.first_offset, buf.last_offset)
-        table = pa.concat_tables(buf.tables) if buf.tables else spec.file_schema.empty_table()
+        table = self._with_provenance(spec, buf, key[1])
         # one writer per partition slot: a partition's files are renamed in offset order (the
         # restart logic trusts the highest landed offset), different partitions in parallel
         writer = self._writers[hash(key) % len(self._writers)]

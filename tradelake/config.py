@@ -199,6 +199,19 @@ class LanderConfig:
 
 
 @dataclass(frozen=True)
+class IbConfig:
+    """Interactive Brokers live market data (``ingestion.ib_source``); off unless enabled, so a
+    checkout never dials a broker by accident. Ports: 7497 TWS paper, 4002 IB Gateway paper."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 7497
+    client_id: int = 17  # unique per API connection to one TWS/Gateway
+    symbols: tuple[str, ...] = ()  # US stocks, subscribed as Stock(symbol, "SMART", "USD")
+    quotes: bool = False  # also subscribe to tick-by-tick bid/ask (one more IB tick-by-tick line)
+
+
+@dataclass(frozen=True)
 class Config:
     stack: StackConfig
     postgres: PostgresConfig
@@ -211,6 +224,7 @@ class Config:
     flume: FlumeConfig = field(default_factory=FlumeConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     lander: LanderConfig = field(default_factory=LanderConfig)
+    ib: IbConfig = field(default_factory=IbConfig)
     profile: str = ""  # filled by load_config
     source: str = ""  # the YAML file this came from
 

@@ -104,7 +104,8 @@ def test_undecodable_message_is_quarantined_not_dropped(stack, cfg, tmp_path):
     assert result.undecodable == 1 and result.rows == 10
     bad = landed_rows(fs, "quarantine/undecodable", topic)
     assert bad.column("payload").to_pylist() == [b"price=1;size=2"]
-    assert bad.column("reason").to_pylist() == ["UNDECODABLE"]
+    assert bad.column("reason").to_pylist() == ["malformed"]
+    assert bad.column("detail")[0].as_py().startswith("undecodable Kafka message")
     assert bad.column("source").to_pylist() == [f"kafka:{topic}/0@0"]
     # the raw file covering that offset exists, so a restart will not re-read it
     assert any(r.first == 0 for r in landed_ranges(fs, "raw", topic)[0])

@@ -1,0 +1,253 @@
+"""FakeTws: a TEST DOUBLE of Trader Workstation's API socket, the project's only test double.
+
+Why it exists: ``ingestion.ib_source`` must be tested against the real ``ib_async`` client over a
+real TCP socket, but a real TWS needs an IB account, a GUI login and market-data permissions.
+So this double speaks just enough of the TWS API wire protocol, on 127.0.0.1 and an ephemeral
+port, for ``IB.connect()`` to complete and for tick-by-tick data to stream from a script.
+Everything else in the tests is real code; nothing of ours is mocked.
+
+Wire format (both directions): every message is a 4-byte big-endian length, then its fields,
+each terminated by NUL; field 0 is the message id. The handshake is the exception: the client
+sends ``b"API\\0"`` and then one length-prefixed text ``"v<min>..<max>[ options]"``; the server
+answers with two fields, its version and its connection time. The version picked here is
+``SERVER_VERSION`` (178, ``ib_async`` 2.1's ``MaxClientVersion``) capped by the client's maximum;
+field layouts below are the ones ``ib_async``'s decoder reads at that version.
+
+Client -> server requests answered (every request, answered or not, is kept in ``received``):
+
+==== ======================== ==========================================================
+ id  request                  reply (server message ids)
+==== ======================== ==========================================================
+ 71  startApi                 15 managedAccounts, 9 nextValidId
+ 61  reqPositions             62 positionEnd
+  5  reqOpenOrders            53 openOrderEnd
+ 99  reqCompletedOrders       102 completedOrdersEnd
+  6  reqAccountUpdates        54 accountDownloadEnd (when subscribing)
+ 76  reqAccountUpdatesMulti   74 accountUpdateMultiEnd
+  7  reqExecutions            55 execDetailsEnd
+  9  reqContractDetails       10 contractDetails + 52 contractDetailsEnd; 4 error 200 if the
+                              symbol is not scripted
+ 97  reqTickByTickData        99 tickByTick: type 2 (AllLast) per scripted trade for
+                              "AllLast", type 3 (BidAsk) per scripted quote for "BidAsk";
+                              4 error for a symbol listed in ``reject``
+==== ======================== ==========================================================
+
+Scripted data: ``ticks={"AAPL": [(time_s, price, size, exchange[, conditions]), ...]}`` and
+``quotes={"AAPL": [(time_s, bid, bid_size, ask, ask_size), ...]}``, sent as they are (a price of
+0 or a negative size goes out unchanged: validation is the client side's job). A subscription
+sends its symbol's whole script at once. ``disconnect_after=n`` drops the client after the
+n-th tick sent, to play a TWS that goes away mid-stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Trade = tuple[Any, ...]  # (time_s, price, size, exchange) or (..., exchange, conditions)
+Quote = tuple[float, float, float, float, float]  # (time_s, bid, bid_size, ask, ask_size)
+
+_LEN = struct.Struct(">I")
+_MIN_VERSION = 166  # error messages carry advancedOrderRejectJson from here on; we always send it
+_TICK_TYPES = {"AllLast": 2, "BidAsk": 3}  # tick-by-tick request name -> tickByTick type field
+
+
+class _Hangup(Exception):
+    """The fake dropped the client on purpose (``disconnect_after`` or ``close``)."""
+
+
+class FakeTws:
+    """A scripted TWS on ``127.0.0.1:port``, serving one client connection at a time."""
+
+    SERVER_VERSION = 178
+
+    def __init__(self, ticks: Mapping[str, Iterable[Trade]] | None = None,
+                 quotes: Mapping[str, Iterable[Quote]] | None = None, *,
+                 account: str = "DU123456", reject: Mapping[str, tuple[int, str]] | None = None,
+                 disconnect_after: int | None = None) -> None:
+        self.ticks = {sym: [tuple(t) for t in rows] for sym, rows in (ticks or {}).items()}
+        self.quotes = {sym: [tuple(q) for q in rows] for sym, rows in (quotes or {}).items()}
+        self.account = account
+        self.reject = dict(reject or {})
+        self.disconnect_after = disconnect_after
+        self.server_version: int | None = None  # negotiated with the last client
+        self.received: list[tuple[str, ...]] = []  # every client message, fields as sent
+        self.ticks_sent = 0
+        self.conids = {sym: 265598 + i for i, sym in enumerate(sorted({*self.ticks, *self.quotes}))}
+        self._closed = threading.Event()
+        self._client_gone = threading.Event()
+        self._conn: socket.socket | None = None
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)  # lets the accept loop notice close()
+        self.port: int = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="fake-tws", daemon=True)
+        self._thread.start()
+
+    # -- test-facing helpers -------------------------------------------------------------------
+
+    def __enter__(self) -> FakeTws:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop listening and drop any client (it sees the socket close, as when TWS exits)."""
+        self._closed.set()
+        self._drop_client()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+    def requests(self, msg_id: int) -> list[tuple[str, ...]]:
+        """The client messages with id ``msg_id``, in the order they arrived."""
+        return [fields for fields in list(self.received) if fields[0] == str(msg_id)]
+
+    def tick_by_tick_requests(self) -> list[tuple[str, str, int]]:
+        """``(symbol, tick type, conId)`` of each reqTickByTickData (97) the client sent."""
+        return [(f[3], f[14], int(f[2])) for f in self.requests(97)]
+
+    def wait_client_gone(self, timeout: float = 5.0) -> bool:
+        """Block until a client connection has ended (so its last messages are recorded)."""
+        return self._client_gone.wait(timeout)
+
+    # -- server --------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # listener closed
+                return
+            conn.settimeout(None)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls
+            self._conn = conn
+            self._client_gone.clear()
+            try:
+                self._session(conn)
+            except (_Hangup, ConnectionError, OSError):
+                pass
+            finally:
+                self._drop_client()
+                self._client_gone.set()
+
+    def _session(self, conn: socket.socket) -> None:
+        if _recv_exact(conn, 4) != b"API\0":
+            return
+        low, high = _version_range(_recv_exact(conn, _LEN.unpack(_recv_exact(conn, 4))[0]))
+        version = min(self.SERVER_VERSION, high)
+        if version < max(low, _MIN_VERSION):
+            return  # no version both sides speak: hang up, as TWS does
+        self.server_version = version
+        self._send(conn, version, time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime()))
+        while (fields := _read_message(conn)) is not None:
+            self.received.append(fields)
+            self._answer(conn, fields)
+
+    def _answer(self, conn: socket.socket, f: tuple[str, ...]) -> None:
+        """Reply to one client message; ids and layouts as in the module docstring."""
+        msg_id = int(f[0])
+        if msg_id == 71:
+            self._send(conn, 15, 1, self.account)
+            self._send(conn, 9, 1, 1)
+        elif msg_id == 61:
+            self._send(conn, 62, 1)
+        elif msg_id == 5:
+            self._send(conn, 53, 1)
+        elif msg_id == 99:
+            self._send(conn, 102)
+        elif msg_id == 6 and f[2] == "1":
+            self._send(conn, 54, 1, f[3])
+        elif msg_id == 76:
+            self._send(conn, 74, 1, f[2])
+        elif msg_id == 7:
+            self._send(conn, 55, 1, f[2])
+        elif msg_id == 9:
+            self._contract_details(conn, req_id=f[2], symbol=f[4])
+        elif msg_id == 97:
+            self._tick_by_tick(conn, req_id=f[1], symbol=f[3], tick_type=f[14])
+
+    def _contract_details(self, conn: socket.socket, req_id: str, symbol: str) -> None:
+        """One SMART-routed US stock per scripted symbol (layout of server versions >= 164)."""
+        if symbol not in self.conids:
+            self._error(conn, req_id, 200, "No security definition has been found for the request")
+            return
+        self._send(conn, 10, req_id, symbol, "STK", "", 0, "", "SMART", "USD", symbol, "NMS", symbol,
+                   self.conids[symbol], 0.01, "", "LMT,MKT", "SMART,NASDAQ", 1, 0, f"{symbol} INC",
+                   "NASDAQ", "", "", "", "", "US/Eastern", "", "", "", "", 0,  # 0 secIds
+                   1, "", "", "26", "", "COMMON", 1, 1, 100)
+        self._send(conn, 52, 1, req_id)
+
+    def _tick_by_tick(self, conn: socket.socket, req_id: str, symbol: str, tick_type: str) -> None:
+        if symbol in self.reject:
+            self._error(conn, req_id, *self.reject[symbol])
+            return
+        if tick_type == "AllLast":
+            for time_s, price, size, exchange, *conditions in self.ticks.get(symbol, []):
+                self._send(conn, 99, req_id, _TICK_TYPES["AllLast"], int(time_s), price, size, 0,
+                           exchange, "".join(conditions))
+                self._count_tick()
+        elif tick_type == "BidAsk":
+            for time_s, bid, bid_size, ask, ask_size in self.quotes.get(symbol, []):
+                self._send(conn, 99, req_id, _TICK_TYPES["BidAsk"], int(time_s), bid, ask, bid_size,
+                           ask_size, 0)
+                self._count_tick()
+
+    def _count_tick(self) -> None:
+        self.ticks_sent += 1
+        if self.disconnect_after is not None and self.ticks_sent >= self.disconnect_after:
+            self._drop_client()
+            raise _Hangup
+
+    def _error(self, conn: socket.socket, req_id: str, code: int, text: str) -> None:
+        self._send(conn, 4, 2, req_id, code, text, "")  # last: advancedOrderRejectJson
+
+    def _send(self, conn: socket.socket, *fields: object) -> None:
+        payload = "".join(f"{_text(v)}\0" for v in fields).encode()
+        conn.sendall(_LEN.pack(len(payload)) + payload)
+
+    def _drop_client(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+
+def _text(value: object) -> str:
+    """A field as TWS writes it: integral numbers without a decimal point (sizes, ids)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _version_range(payload: bytes) -> tuple[int, int]:
+    """``b"v157..178 +PACEAPI"`` -> (157, 178)."""
+    low, _, high = payload.decode().split()[0].removeprefix("v").partition("..")
+    return int(low), int(high or low)
+
+
+def _read_message(conn: socket.socket) -> tuple[str, ...] | None:
+    """One length-prefixed message as its fields, or None at end of stream."""
+    try:
+        size = _LEN.unpack(_recv_exact(conn, 4))[0]
+        body = _recv_exact(conn, size)
+    except ConnectionError:
+        return None
+    return tuple(body.decode().split("\0")[:-1])
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("client closed the connection")
+        data += chunk
+    return data

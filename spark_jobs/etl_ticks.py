@@ -167,7 +167,7 @@ def extract_flume(spark: SparkSession, path_glob: str, dates: Iterable[str]) -> 
 # -- transform -------------------------------------------------------------------------------
 def utc_date(ts: str = "ts") -> Column:
     """UTC calendar date of an int64 ns timestamp, in exact integer arithmetic (no float ns)."""
-    return F.to_date(F.timestamp_seconds(F.col(ts) / 1e9))
+    return F.expr(f"date_from_unix_date(CAST(({ts} - pmod({ts}, {NS_PER_DAY})) div {NS_PER_DAY} AS INT))")
 
 
 def scope(date_from: date, date_to: date, symbols: Sequence[str] | None = None) -> Column:
@@ -206,7 +206,7 @@ def transform(lander: DataFrame | None, flume: DataFrame | None, date_from: date
     for df in frames[1:]:
         union = union.unionByName(df)
     rows = union.where(scope(date_from, date_to, symbols))
-    order = [F.col("ingest_ts").asc_nulls_last(), F.col("source_rank").asc(),
+    order = [F.col("ingest_ts").asc_nulls_last(), F.col("source_rank").desc(),
              F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
              *[F.col(c).asc_nulls_first() for c in ("price", "size", "trade_id", "exchange", "side",
                                                     "conditions")]]

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from kafka import KafkaProducer
 from pyhive import hive
 
-from ingestion.lake_layout import OffsetRange, landed_ranges
+from ingestion.lake_layout import landed_ranges
 from ingestion.landing import build_lander
 from ingestion.publisher import TickPublisher
 from tradelake.lakefs import LocalLakeFS, lake_fs
@@ -111,20 +111,37 @@ def test_undecodable_message_is_quarantined_not_dropped(stack, cfg, tmp_path):
     assert any(r.first == 0 for r in landed_ranges(fs, "raw", topic)[0])
 
 
-def test_landed_partitions_are_queryable_through_the_thrift_server(stack, cfg):
-    topic = f"it.hive.{uuid.uuid4().hex[:8]}"
-    tcfg = with_topic(cfg, topic)
-    publish(tcfg, topic, trade_table(400))
-    lander = build_lander(tcfg, topics=[topic], group_id=f"g-{topic}", register=True)
+def test_simulator_to_broker_to_lander_to_hive_raw_table(stack, cfg):
+    from datetime import date
+
+    from ingestion.pipeline import make_validator, publish_batches
+    from ingestion.simulator import MarketSimulator, SimulatorConfig
+
+    run = uuid.uuid4().hex[:8]
+    topics = dataclasses.replace(cfg.ingest.topics, trades=f"it.sim.{run}.t", quotes=f"it.sim.{run}.q",
+                                 quarantine=f"it.sim.{run}.x")
+    tcfg = dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, topics=topics))
+    sim = MarketSimulator(SimulatorConfig(symbols=("AAPL", "MSFT", "XOM"), seed=3,
+                                          start_date=date(2026, 1, 7), trades_per_symbol_per_day=800))
+    publisher = TickPublisher(cfg.kafka.bootstrap, 500)
+    report = publish_batches(tcfg, sim.batches(), make_validator(tcfg.ingest, "it"), publisher)
+    publisher.close()
+    assert report.counts.accepted == sim.total_ticks() and report.counts.reconciles()
+    lander = build_lander(tcfg, topics=[topics.trades, topics.quotes], group_id=f"g-{run}", register=True)
     lander.run(idle_exit_s=3, max_seconds=90)
     lander.consumer.close()
-    table = "raw." + topic.replace(".", "_").replace("-", "_")
     conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
                         username=cfg.hive.username)
+    counts = {}
     with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
-        cur.execute(f"SELECT dt, count(*), count(DISTINCT trade_id), min(seq), max(seq) "
-                    f"FROM {table} GROUP BY dt")
-        assert cur.fetchall() == [("2026-01-05", 400, 400, 0, 399)]
-        cur.execute(f"DROP TABLE {table}")
-    lake_fs(cfg).delete(f"raw/{topic}", recursive=True)
-    assert OffsetRange.parse("x") is None
+        for topic in (topics.trades, topics.quotes):
+            table = "raw." + topic.replace(".", "_")
+            cur.execute(f"SELECT dt, count(*), count(DISTINCT symbol, seq) FROM {table} GROUP BY dt")
+            counts[topic] = cur.fetchall()
+            cur.execute(f"DROP TABLE {table}")
+    trades = 3 * 800
+    quotes = sim.total_ticks() - trades
+    assert counts == {topics.trades: [("2026-01-07", trades, trades)],
+                      topics.quotes: [("2026-01-07", quotes, quotes)]}
+    for topic in (topics.trades, topics.quotes):
+        lake_fs(cfg).delete(f"raw/{topic}", recursive=True)

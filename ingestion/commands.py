@@ -36,7 +36,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     extra = Counts()
     if args.source == "simulator":
         sim = _simulator(cfg, args)
-        batches, total, unit, name = sim.batches(), sim.total_ticks(), "ticks", "simulator"
+        batches, total, unit, name = (sim.batches(by_symbol=True), sim.total_ticks(), "ticks",
+                                       "simulator")
     elif args.source == "ib":
         from ingestion.ib_source import IbMarketDataSource, IbSourceError
 

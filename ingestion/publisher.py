@@ -33,6 +33,11 @@ def split_by_symbol(table: pa.Table | pa.RecordBatch, max_rows: int) -> Iterator
     # Sort by dictionary code, not by string: an integer argsort is several times faster.
     symbols = pc.fill_null(table.column("symbol"), "")  # quarantine rows may lack a symbol
     codes = pc.dictionary_encode(symbols).combine_chunks()
+    if len(codes.dictionary) == 1:  # one symbol (e.g. a per-symbol feed): no reordering needed
+        symbol = codes.dictionary[0].as_py()
+        for offset in range(0, table.num_rows, max_rows):
+            yield symbol, table.slice(offset, max_rows)
+        return
     codes_np = codes.indices.to_numpy(zero_copy_only=False)
     order = np.argsort(codes_np, kind="stable")
     ordered = table.take(pa.array(order))

@@ -206,7 +206,7 @@ def transform(lander: DataFrame | None, flume: DataFrame | None, date_from: date
     for df in frames[1:]:
         union = union.unionByName(df)
     rows = union.where(scope(date_from, date_to, symbols))
-    order = [F.col("ingest_ts").asc_nulls_last(), F.col("source_rank").desc(),
+    order = [F.col("ingest_ts").asc_nulls_last(), F.col("source_rank").asc(),
              F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
              *[F.col(c).asc_nulls_first() for c in ("price", "size", "trade_id", "exchange", "side",
                                                     "conditions")]]

@@ -286,3 +286,19 @@ def test_config_refuses_bad_values(overrides: dict[str, object], message: str) -
 def test_batches_refuses_a_non_positive_max_rows() -> None:
     with pytest.raises(ValueError, match="max_rows"):
         next(MarketSimulator(small_config()).batches(max_rows=0))
+
+
+@pytest.mark.unit
+def test_by_symbol_batches_hold_the_same_rows_one_symbol_each():
+    cfg = SimulatorConfig(symbols=("AAA", "BBB", "CCC"), seed=4, start_date=date(2026, 1, 5),
+                          trades_per_symbol_per_day=1500)
+    merged, split = {}, {}
+    for kind, batch in MarketSimulator(cfg).batches():
+        merged.setdefault(kind, []).append(pa.Table.from_batches([batch]))
+    for kind, batch in MarketSimulator(cfg).batches(by_symbol=True):
+        assert len(set(batch.column("symbol").to_pylist())) == 1
+        split.setdefault(kind, []).append(pa.Table.from_batches([batch]))
+    for kind in ("trade", "quote"):
+        order = [("symbol", "ascending"), ("seq", "ascending")]
+        assert pa.concat_tables(split[kind]).sort_by(order).equals(
+            pa.concat_tables(merged[kind]).sort_by(order))

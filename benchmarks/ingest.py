@@ -128,8 +128,8 @@ def main() -> int:
     time.sleep(4)  # the lander joins its group before the clock starts
 
     started_wall = time.time()
-    report = publish_batches(bench_cfg, sim.batches(by_symbol=True), make_validator(bench_cfg.ingest, "bench"),
-                             publisher)
+    report = publish_batches(bench_cfg, sim.batches(by_symbol=True),
+                             make_validator(bench_cfg.ingest, "bench"), publisher)
     publisher.close()
     out, _ = lander.communicate(timeout=900)
     landed_summary = json.loads(out.strip().splitlines()[-1])

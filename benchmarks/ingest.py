@@ -1,6 +1,6 @@
 """Ingest benchmark: simulator -> validation -> Kafka -> lander -> raw Parquet on HDFS.
 
-    .venv/bin/python benchmarks/ingest.py [--ticks 2000000]
+    .venv/bin/python benchmarks/ingest.py [--ticks 5000000]
 
 Runs on the local stack (started if it is not up). The lander runs as its own process
 (``tradelake land``) on fresh topics while this process generates, validates and publishes,
@@ -92,7 +92,8 @@ def baseline(cfg, topics: list[str], total: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ticks", type=int, default=2_000_000, help="approximate ticks to ingest")
+    parser.add_argument("--ticks", type=int, default=5_000_000,
+                        help="approximate ticks (long enough to amortise the last file's fixed delay)")
     parser.add_argument("--roll-seconds", type=int, default=1,
                         help="lander time-based roll (bounds the landing delay)")
     args = parser.parse_args()
@@ -146,6 +147,10 @@ def main() -> int:
         "p50_land_delay_ms": round(landed_summary["p50_land_delay_ms"], 1),
         "p99_land_delay_ms": round(landed_summary["p99_land_delay_ms"], 1),
         "publish_ticks_per_s": round(total / report.seconds),
+        "timeline_s": {"first_message_landing": round(landed_summary["first_message_at"] - started_wall,
+                                                      3),
+                       "publish_done": round(report.seconds, 3),
+                       "last_file_landed": round(seconds, 3)},
         "files": landed_summary["files"], "reconciled": report.counts.reconciles(),
         "baseline": "bare kafka-python consume + Arrow decode + local Parquet, same topics",
         "baseline_ticks_per_s": round(base), "ratio": round(e2e / base, 3),

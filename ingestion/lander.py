@@ -80,6 +80,7 @@ class Buffer:
     bad: list[dict] = field(default_factory=list)
     bytes: int = 0
     opened_at: float = field(default_factory=time.monotonic)
+    last_added_at: float = field(default_factory=time.monotonic)
     kafka_ts_ms: list[int] = field(default_factory=list)  # every message's broker timestamp
     rows: list[int] = field(default_factory=list)  # per decoded message: its row count,
     offsets: list[int] = field(default_factory=list)  # its offset
@@ -93,6 +94,7 @@ class LanderStats:
     files: int = 0
     undecodable: int = 0
     skipped_already_landed: int = 0
+    first_message_at: float | None = None  # wall clock (time.time()) of the first message
     last_landed_at: float | None = None  # wall clock (time.time()) of the last file's commit
     land_delays_ms: list[float] = field(default_factory=list)
 
@@ -118,6 +120,7 @@ class Lander:
         compression: str = "zstd",
         on_new_partition: Callable[[TopicSpec, str], None] | None = None,
         writer_threads: int = 2,
+        idle_flush_s: float = 0.5,
     ) -> None:
         self.fs = fs
         self.specs = {t.topic: t for t in topics}
@@ -125,6 +128,7 @@ class Lander:
         self.quarantine_zone = quarantine_zone
         self.roll_bytes = roll_bytes
         self.roll_seconds = roll_seconds
+        self.idle_flush_s = idle_flush_s
         self.compression = compression
         self.on_new_partition = on_new_partition
         self.buffers: dict[tuple[str, int], Buffer] = {}
@@ -190,6 +194,7 @@ class Lander:
             buf = self.buffers[key] = Buffer(dt=dt or _dt_of(pa.table({}), msg.timestamp),
                                              first_offset=msg.offset)
         buf.last_offset = msg.offset
+        buf.last_added_at = time.monotonic()
         buf.kafka_ts_ms.append(msg.timestamp)
         if table is not None:
             buf.tables.append(table)
@@ -200,6 +205,8 @@ class Lander:
         else:
             buf.bad.append(bad)
         self.stats.messages += 1
+        if self.stats.first_message_at is None:
+            self.stats.first_message_at = time.time()
         if buf.bytes >= self.roll_bytes:
             self.flush(key)
 
@@ -317,8 +324,12 @@ class Lander:
         self._write_atomically(f"{self.quarantine_zone}/undecodable", spec.topic, buf.dt, rng, table)
 
     def flush_due(self) -> None:
+        """Roll files by age, and land a partition at once when its stream goes quiet (no
+        message for ``idle_flush_s``) instead of holding its tail until the age limit."""
         now = time.monotonic()
-        for key in [k for k, b in self.buffers.items() if now - b.opened_at >= self.roll_seconds]:
+        for key in [k for k, b in self.buffers.items()
+                    if now - b.opened_at >= self.roll_seconds
+                    or now - b.last_added_at >= self.idle_flush_s]:
             self.flush(key)
 
     def flush_all(self) -> None:
@@ -358,6 +369,7 @@ def summary(stats: LanderStats) -> dict:
     return {"messages": stats.messages, "rows": stats.rows, "files": stats.files,
             "undecodable_messages": stats.undecodable,
             "skipped_already_landed": stats.skipped_already_landed,
+            "first_message_at": stats.first_message_at,
             "last_landed_at": stats.last_landed_at,
             "p50_land_delay_ms": stats.percentile(50), "p99_land_delay_ms": stats.percentile(99)}
 

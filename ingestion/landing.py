@@ -48,6 +48,9 @@ def make_consumer(cfg: Config, group_id: str | None = None):
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
         max_poll_records=2000,
+        # fewer, fuller fetches while producers trickle data in: less per-request overhead
+        fetch_min_bytes=1024 * 1024,
+        fetch_max_wait_ms=100,
     )
 
 

@@ -47,8 +47,47 @@ def stack(cfg: Config):
 @pytest.fixture(scope="session")
 def spark(cfg: Config, stack):
     """One Hive-enabled SparkSession on the stack's metastore for the whole session."""
+    from pyspark.sql import SparkSession
+
     from tradelake.spark import get_spark
 
+    active = SparkSession.getActiveSession()
+    if active is not None and active.conf.get("spark.sql.catalogImplementation", "") != "hive":
+        active.stop()  # a plain local_spark from unit tests cannot be turned into a Hive one
     session = get_spark("tradelake-tests", cfg)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def local_spark():
+    """A plain local session for unit tests: no Hive, no stack. If a session is already active
+    (the Hive one of an integration run) it is reused and left running."""
+    from pyspark.sql import SparkSession
+
+    existing = SparkSession.getActiveSession()
+    session = (SparkSession.builder.master("local[1]")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.shuffle.partitions", "1")
+               .getOrCreate())
+    yield session
+    if existing is None:
+        session.stop()
+
+
+@pytest.fixture(scope="session")
+def thrift_query(cfg: Config, stack):
+    """Run one SQL statement through the Thrift server (as an analyst would) and fetch its rows."""
+    import contextlib
+
+    from pyhive import hive
+
+    def query(sql: str) -> list[tuple]:
+        conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
+                            username=cfg.hive.username)
+        with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    return query

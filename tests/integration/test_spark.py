@@ -1,24 +1,14 @@
 """Jobs and analysts share one metastore: Spark writes, the Thrift server reads."""
 
-import contextlib
 import uuid
 
 from chispa import assert_df_equality
 from kafka import KafkaProducer
-from pyhive import hive
 
 from tradelake.smoke import run_smoke
 
 
-def thrift_rows(cfg, sql):
-    conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
-                        username=cfg.hive.username)
-    with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
-        cur.execute(sql)
-        return cur.fetchall()
-
-
-def test_session_factory_table_is_visible_through_thrift_server(spark, cfg):
+def test_session_factory_table_is_visible_through_thrift_server(spark, cfg, thrift_query):
     table = f"default.it_{uuid.uuid4().hex[:8]}"
     df = spark.createDataFrame([("AAPL", 1, 189.5), ("MSFT", 2, 401.25)],
                                "symbol string, qty int, price double")
@@ -26,13 +16,13 @@ def test_session_factory_table_is_visible_through_thrift_server(spark, cfg):
     try:
         location = spark.sql(f"DESCRIBE FORMATTED {table}").where("col_name = 'Location'").first()
         assert location["data_type"].startswith(cfg.warehouse_dir)
-        rows = thrift_rows(cfg, f"SELECT symbol, qty, price FROM {table} ORDER BY symbol")
+        rows = thrift_query(f"SELECT symbol, qty, price FROM {table} ORDER BY symbol")
         assert rows == [("AAPL", 1, 189.5), ("MSFT", 2, 401.25)]
     finally:
         spark.sql(f"DROP TABLE IF EXISTS {table}")
 
 
-def test_spark_submit_smoke_job_seen_by_pyhive(stack, cfg):
+def test_spark_submit_smoke_job_seen_by_pyhive(stack, cfg, thrift_query):
     table = f"default.it_smoke_{uuid.uuid4().hex[:6]}"
     result = run_smoke(cfg, table=table, rows=250)
     assert result["ok"], result
@@ -40,7 +30,7 @@ def test_spark_submit_smoke_job_seen_by_pyhive(stack, cfg):
     # a rerun replaces its partitions instead of appending
     again = run_smoke(cfg, table=table, rows=250)
     assert again["ok"] and again["thrift_server"]["seen"]["rows"] == 250
-    thrift_rows(cfg, f"DROP TABLE {table}")
+    thrift_query(f"DROP TABLE {table}")
 
 
 def test_spark_kafka_connector_reads_a_topic(spark, cfg):

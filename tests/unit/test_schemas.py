@@ -3,10 +3,7 @@ independent, hand-written type table (not the module's own mapping)."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
@@ -169,23 +166,6 @@ def test_any_valid_schema_derivations_agree(extra: list[FieldSpec]) -> None:
     check_agreement(schema)
     empty = arrow_schema(schema).empty_table()
     assert empty.num_rows == 0 and empty.column_names == spark_schema(schema).fieldNames()
-
-
-@pytest.fixture(scope="session")
-def local_spark() -> Iterator[SparkSession]:
-    """Plain local session, no Hive, no stack. Named so it does not shadow conftest's ``spark``
-    (which starts the stack); if a session is already active it is reused and left running."""
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    existing = SparkSession.getActiveSession()
-    session = (SparkSession.builder.master("local[1]")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "1")
-               .getOrCreate())
-    yield session
-    if existing is None:
-        session.stop()
 
 
 @pytest.mark.unit

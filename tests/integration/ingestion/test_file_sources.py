@@ -1,7 +1,6 @@
 """Vendor files through validation: into Kafka (ingest --source file) and into the raw zone
 (land-files), with rejects quarantined and every line accounted for."""
 
-import contextlib
 import json
 import os
 import subprocess
@@ -9,22 +8,13 @@ import sys
 import uuid
 
 from kafka import KafkaConsumer
-from pyhive import hive
 
 from ingestion import wire
 from ingestion.file_landing import land_files
 from tradelake.lakefs import lake_fs
 
 
-def thrift(cfg, sql):
-    conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
-                        username=cfg.hive.username)
-    with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
-        cur.execute(sql)
-        return cur.fetchall()
-
-
-def test_land_files_validates_lands_once_and_is_queryable(stack, cfg, tmp_path):
+def test_land_files_validates_lands_once_and_is_queryable(stack, cfg, tmp_path, thrift_query):
     symbol = f"ZT{uuid.uuid4().hex[:6].upper()}"
     path = tmp_path / f"{symbol}.csv"
     path.write_text(
@@ -37,7 +27,7 @@ def test_land_files_validates_lands_once_and_is_queryable(stack, cfg, tmp_path):
     assert (result["received"], result["accepted"], result["quarantined"]) == (4, 2, 2)
     assert result["reconciled"] and result["filtered"] == 0
     assert sorted(result["by_reason"]) == ["high_below_open_close", "malformed"]
-    rows = thrift(cfg, f"SELECT dt, open, high, low, close, volume FROM raw.files_bar "
+    rows = thrift_query(f"SELECT dt, open, high, low, close, volume FROM raw.files_bar "
                        f"WHERE symbol = '{symbol}' ORDER BY dt")
     assert rows == [("2026-01-05", 10.0, 11.0, 9.5, 10.5, 1000.0),
                     ("2026-01-06", 10.5, 10.8, 10.1, 10.2, 800.0)]

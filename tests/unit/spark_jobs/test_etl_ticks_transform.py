@@ -5,9 +5,6 @@ Expected frames are written out by hand. Timestamps: D5 is 2026-01-05T00:00:00Z 
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from datetime import date
 
 import pyarrow as pa
@@ -29,23 +26,6 @@ TRADE_DDL = ("ts BIGINT, symbol STRING, price DOUBLE, size DOUBLE, trade_id STRI
              "seq BIGINT, side STRING, conditions STRING, ingest_ts BIGINT")
 LANDER_DDL = TRADE_DDL + ", kafka_partition INT, kafka_offset BIGINT"
 CURATED_DDL = TRADE_DDL + ", dt DATE"
-
-
-@pytest.fixture(scope="session")
-def local_spark() -> Iterator[SparkSession]:
-    """Plain local session, no Hive, no stack (as in tests/unit/test_schemas.py); an already
-    active session (e.g. the Hive one of an integration run) is reused and left running."""
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    existing = SparkSession.getActiveSession()
-    session = (SparkSession.builder.master("local[1]")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "1")
-               .getOrCreate())
-    yield session
-    if existing is None:
-        session.stop()
 
 
 def lander(spark: SparkSession, rows: list[tuple]) -> DataFrame:

@@ -122,17 +122,22 @@ def main() -> int:
                               wire_compression=cfg.ingest.wire_compression)
     for name in topics.values():
         publisher.producer.partitions_for(name)
-    lander = subprocess.Popen(
-        [sys.executable, "-m", "tradelake.cli", "land", "-q", "--idle-exit", "6",
-         "--topics", ",".join(topics.values())],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(4)  # the lander joins its group before the clock starts
+    lander_log = ROOT / "var" / "log" / "bench-lander.log"
+    with open(lander_log, "w") as log_handle:
+        lander = subprocess.Popen(
+            [sys.executable, "-m", "tradelake.cli", "land", "-q", "--idle-exit", "6",
+             "--max-seconds", "900", "--topics", ",".join(topics.values())],
+            env=env, stdout=subprocess.PIPE, stderr=log_handle, text=True)
+        time.sleep(4)  # the lander joins its group before the clock starts
 
-    started_wall = time.time()
-    report = publish_batches(bench_cfg, sim.batches(by_symbol=True),
-                             make_validator(bench_cfg.ingest, "bench"), publisher)
-    publisher.close()
-    out, _ = lander.communicate(timeout=900)
+        started_wall = time.time()
+        report = publish_batches(bench_cfg, sim.batches(by_symbol=True),
+                                 make_validator(bench_cfg.ingest, "bench"), publisher)
+        publisher.close()
+        out, _ = lander.communicate(timeout=960)
+    if lander.returncode != 0:
+        print(f"lander failed (exit {lander.returncode}); see {lander_log}", file=sys.stderr)
+        return 1
     landed_summary = json.loads(out.strip().splitlines()[-1])
     seconds = landed_summary["last_landed_at"] - started_wall
 

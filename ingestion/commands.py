@@ -74,7 +74,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_land(args: argparse.Namespace) -> int:
-    from ingestion.lander import summary
+    from ingestion.lander import LanderError, summary
     from ingestion.landing import build_lander
 
     cfg = load_config(args.profile)
@@ -91,6 +91,9 @@ def cmd_land(args: argparse.Namespace) -> int:
     try:
         stats = lander.run(idle_exit_s=args.idle_exit, max_seconds=args.max_seconds,
                            on_progress=progress)
+    except LanderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         lander.flush_all()
         stats = lander.stats

@@ -115,10 +115,13 @@ def _parquet_options(schema: pa.Schema) -> dict:
     return {"use_dictionary": text, "write_statistics": keys}
 
 
+def _utc_date(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d")  # exact, no float
+
+
 def _dt_of(table: pa.Table, fallback_ms: int) -> str:
     """UTC date of the message's first row (its Kafka timestamp if it has no rows)."""
-    ns = table.column("ts")[0].as_py() if table.num_rows else fallback_ms * 1_000_000
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d")
+    return _utc_date(table.column("ts")[0].as_py() if table.num_rows else fallback_ms * 1_000_000)
 
 
 class Lander:
@@ -148,6 +151,7 @@ class Lander:
         self.on_new_partition = on_new_partition
         self.buffers: dict[tuple[str, int], Buffer] = {}
         self.landed_until: dict[tuple[str, int], int] = {}  # last offset in the lake, per partition
+        self.handed_until: dict[tuple[str, int], int] = {}  # last offset given to a writer
         self.stats = LanderStats()
         self._stop = False
         self._seen_dates: set[tuple[str, str]] = set()
@@ -172,9 +176,13 @@ class Lander:
             self._clean_tmp(spec, {tp.partition for tp in tps})
             landed = landed_ranges(self.fs, spec.zone, topic)
             for tp in tps:
+                key = (topic, tp.partition)
                 last = covered_until(landed.get(tp.partition, []))
-                self.landed_until[(topic, tp.partition)] = -1 if last is None else last
-                if last is not None:
+                # files still being written by this process (a rebalance while they were in
+                # flight) count as landed: their write either finishes or fails the lander
+                last = max(-1 if last is None else last, self.handed_until.get(key, -1))
+                self.landed_until[key] = last
+                if last >= 0:
                     log.info("%s[%d]: lake holds offsets up to %d; resuming at %d",
                              topic, tp.partition, last, last + 1)
                     self.consumer.seek(tp, last + 1)
@@ -206,7 +214,7 @@ class Lander:
             self.flush(key)
             buf = None
         if buf is None:
-            buf = self.buffers[key] = Buffer(dt=dt or _dt_of(pa.table({}), msg.timestamp),
+            buf = self.buffers[key] = Buffer(dt=dt or _utc_date(msg.timestamp * 1_000_000),
                                              first_offset=msg.offset)
         buf.last_offset = msg.offset
         buf.last_added_at = time.monotonic()
@@ -272,6 +280,7 @@ class Lander:
         # restart logic trusts the highest landed offset), different partitions in parallel
         writer = self._writers[hash(key) % len(self._writers)]
         future = writer.submit(self._land, spec, buf, rng, table)
+        self.handed_until[key] = buf.last_offset
         self._inflight.append((key, buf, table.num_rows, future))
         while len(self._inflight) > self.max_inflight:
             self.complete(block=True, limit=1)

@@ -20,6 +20,7 @@ def test_flume_lands_kafka_events_on_hdfs(stack, cfg, spark):
     )
     flume = Flume(test_cfg)
     flume.stop()  # a Flume agent from `stack up --with flume` has other topics: replace it
+    flume.check_ports()  # a stray agent on the metrics port would answer for this one
     flume.prepare()
     flume.launch()
     try:

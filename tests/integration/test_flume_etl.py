@@ -83,6 +83,7 @@ def test_flume_redeliveries_are_written_once(stack, cfg, spark):
 
     flume = Flume(test_cfg)
     flume.stop()  # a Flume agent from `stack up --with flume` has other topics: replace it
+    flume.check_ports()  # a stray agent on the metrics port would answer for this one
     flume.prepare()
     flume.launch()
     publisher = TickPublisher(cfg.kafka.bootstrap, ticks_per_message=TICKS_PER_MESSAGE)

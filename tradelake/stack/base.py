@@ -55,11 +55,19 @@ class Service(ABC):
         self.cfg = cfg
         self.paths = StackPaths(cfg.var_dir)
         self.host = cfg.stack.bind_host
+        self._procs: list[ManagedProcess] | None = None
 
     # -- what each service defines -------------------------------------------------------
-    @abstractmethod
     def processes(self) -> list[ManagedProcess]:
-        """The processes this service runs, in start order."""
+        """The processes this service runs, in start order; the same objects on every call, so
+        a process started through them is watched through its own child handle."""
+        if self._procs is None:
+            self._procs = self._processes()
+        return self._procs
+
+    @abstractmethod
+    def _processes(self) -> list[ManagedProcess]:
+        """Build the service's process handles (called once)."""
 
     @abstractmethod
     def ports(self) -> list[int]:

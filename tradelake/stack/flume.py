@@ -26,7 +26,7 @@ class Flume(Service):
     def conf_dir(self) -> Path:
         return self.paths.conf / "flume"
 
-    def processes(self) -> list[ManagedProcess]:
+    def _processes(self) -> list[ManagedProcess]:
         return [ManagedProcess("flume", self.paths.run, self.paths.logs,
                                process_marker(self.paths, "flume"))]
 

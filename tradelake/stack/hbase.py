@@ -44,7 +44,7 @@ class HBase(Service):
     def root_dir(self) -> str:
         return self.cfg.hbase.root_dir or f"file://{self.paths.data('hbase') / 'root'}"
 
-    def processes(self) -> list[ManagedProcess]:
+    def _processes(self) -> list[ManagedProcess]:
         return [
             ManagedProcess(p, self.paths.run, self.paths.logs, process_marker(self.paths, p))
             for p in ("hbase-master", "hbase-thrift")

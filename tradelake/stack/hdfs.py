@@ -37,7 +37,7 @@ class Hdfs(Service):
     def name_dir(self) -> Path:
         return self.paths.data("hdfs") / "name"
 
-    def processes(self) -> list[ManagedProcess]:
+    def _processes(self) -> list[ManagedProcess]:
         return [
             ManagedProcess(p, self.paths.run, self.paths.logs, process_marker(self.paths, p))
             for p in ("hdfs-namenode", "hdfs-datanode")

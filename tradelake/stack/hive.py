@@ -21,7 +21,7 @@ class HiveThriftServer(Service):
     name = "hive"
     depends_on = ("postgres", "hdfs")
 
-    def processes(self) -> list[ManagedProcess]:
+    def _processes(self) -> list[ManagedProcess]:
         return [ManagedProcess("hive-thriftserver", self.paths.run, self.paths.logs,
                                process_marker(self.paths, "hive-thriftserver"))]
 

@@ -43,7 +43,7 @@ class Kafka(Service):
     def broker_port(self) -> int:
         return int(self.cfg.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1])
 
-    def processes(self) -> list[ManagedProcess]:
+    def _processes(self) -> list[ManagedProcess]:
         return [ManagedProcess("kafka", self.paths.run, self.paths.logs,
                                process_marker(self.paths, "kafka"))]
 

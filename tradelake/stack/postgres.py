@@ -45,7 +45,7 @@ class Postgres(Service):
     def socket_dir(self) -> Path:
         return self.paths.data("postgres") / "socket"
 
-    def processes(self) -> list[ManagedProcess]:
+    def _processes(self) -> list[ManagedProcess]:
         # The postmaster's command line names its data directory: that is its marker.
         return [ManagedProcess("postgres", self.paths.run, self.paths.logs, f"-D {self.data_dir}")]
 

@@ -100,6 +100,7 @@ class ManagedProcess:
         self.pid_file = run_dir / f"{name}.pid"
         self.log_file = log_dir / f"{name}.log"
         self.marker = marker
+        self._popen: subprocess.Popen | None = None
 
     def pid(self) -> int | None:
         """The pid if the process is alive and still ours, else None."""
@@ -112,7 +113,16 @@ class ManagedProcess:
         return None
 
     def running(self) -> bool:
+        if self._popen is not None and self._popen.pid == self._pid_from_file():
+            # started by this object: ask the OS about our own child, no /proc parsing
+            return self._popen.poll() is None
         return self.pid() is not None
+
+    def _pid_from_file(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     def start(
         self,
@@ -141,22 +151,32 @@ class ManagedProcess:
                 **popen,
             )
         self.pid_file.write_text(str(proc.pid))
+        self._popen = proc
         log.info("started %s (pid %d), log %s", self.name, proc.pid, self.log_file)
         return proc.pid
 
     def stop(self, timeout: float = 30.0, signal_name: str = "SIGTERM") -> bool:
         """Signal the process group, then SIGKILL after ``timeout``. True if something stopped."""
-        pid = self.pid()
+        pid = self._pid_from_file() if self.running() else None
+        if pid is None and self._popen is not None and self._popen.poll() is None:
+            pid = self._popen.pid  # our own child, even if its pid file is gone
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
+
+        def alive() -> bool:
+            if self._popen is not None and self._popen.pid == pid:
+                return self._popen.poll() is None
+            return self.marker in cmdline(pid)
+
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, getattr(signal, signal_name))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.marker in cmdline(pid):
+        while time.monotonic() < deadline and alive():
             time.sleep(0.2)
-        if self.marker in cmdline(pid):
-            log.warning("%s (pid %d) ignored SIGTERM for %.0fs; killing", self.name, pid, timeout)
+        if alive():
+            log.warning("%s (pid %d) ignored %s for %.0fs; killing", self.name, pid, signal_name,
+                        timeout)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)

@@ -11,7 +11,6 @@ part is written under a temporary name and renamed into place, as the lander doe
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 import uuid
@@ -20,24 +19,18 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from ingestion.lake_layout import write_parquet_atomically
 from ingestion.pipeline import file_batches, make_validator
 from ingestion.quarantine import Counts
 from ingestion.raw_tables import HiveRegistrar
 from tradelake.config import Config
-from tradelake.lakefs import LakeError, LakeFS, lake_fs
+from tradelake.lakefs import LakeFS, lake_fs
 
 
-def _write(fs: LakeFS, path: str, table: pa.Table) -> None:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+def _write(fs: LakeFS, path: str, table: pa.Table, compression: str) -> None:
     temp = f"{path.rsplit('/', 1)[0]}/_tmp.{uuid.uuid4().hex[:12]}"
-    fs.write_bytes(temp, sink.getvalue())
-    try:
-        fs.rename(temp, path)
-    except LakeError:  # an earlier, interrupted attempt wrote this same content
-        fs.delete(temp)
+    write_parquet_atomically(fs, temp, path, table, compression)
 
 
 def _by_date(table: pa.Table) -> dict[str, pa.Table]:
@@ -73,7 +66,7 @@ def land_files(cfg: Config, paths: list[Path], symbol: str | None = None,
                 rejected.append(result.quarantined)
             for day, part in _by_date(result.accepted).items():
                 target = f"{raw}/files.{kind}/dt={day}/{name}.parquet"
-                _write(fs, target, part)
+                _write(fs, target, part, cfg.lander.compression)
                 written.append(target)
                 if registrar:
                     registrar.ensure_table(f"files.{kind}", part.schema, fs.uri(f"{raw}/files.{kind}"))
@@ -81,7 +74,7 @@ def land_files(cfg: Config, paths: list[Path], symbol: str | None = None,
         if rejected:
             today = datetime.now(UTC).strftime("%Y-%m-%d")
             target = f"{quarantine}/files/dt={today}/{name}.parquet"
-            _write(fs, target, pa.concat_tables(rejected))
+            _write(fs, target, pa.concat_tables(rejected), cfg.lander.compression)
             written.append(target)
         fs.write_bytes(manifest, json.dumps({"source": str(path), "landed_at_ns": time.time_ns(),
                                              "files": written}).encode())

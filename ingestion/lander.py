@@ -20,7 +20,6 @@ file named for the same offset range, before the range's raw file is committed.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import signal
@@ -35,7 +34,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ingestion import wire
 from ingestion.lake_layout import (
@@ -45,9 +43,10 @@ from ingestion.lake_layout import (
     final_path,
     landed_ranges,
     tmp_path,
+    write_parquet_atomically,
 )
 from ingestion.quarantine import Reason
-from tradelake.lakefs import LakeError, LakeFS
+from tradelake.lakefs import LakeFS
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +103,6 @@ class LanderStats:
 
     def percentile(self, q: float) -> float | None:
         return float(np.percentile(self.land_delays_ms, q)) if self.land_delays_ms else None
-
-
-def _parquet_options(schema: pa.Schema) -> dict:
-    """Dictionary-encode only low-cardinality text (symbols, venues, codes: not ids or numbers)
-    and keep min/max statistics on the columns queries filter on. Measured on simulator ticks:
-    ~40% less encoding CPU than Parquet's all-column defaults for ~20% larger files."""
-    text = [f.name for f in schema if pa.types.is_string(f.type) and not f.name.endswith("_id")]
-    keys = [n for n in ("ts", "symbol", "seq", "kafka_partition", "kafka_offset") if n in schema.names]
-    return {"use_dictionary": text, "write_statistics": keys}
 
 
 def _utc_date(ns: int) -> str:
@@ -318,17 +308,11 @@ class Lander:
 
     def _write_atomically(self, zone: str, topic: str, dt: str, rng: OffsetRange,
                           table: pa.Table) -> None:
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression=self.compression, **_parquet_options(table.schema))
-        temp = tmp_path(zone, topic, rng, uuid.uuid4().hex[:12])
         final = final_path(zone, topic, dt, rng)
-        self.fs.write_bytes(temp, sink.getvalue())
-        try:
-            self.fs.rename(temp, final)
-        except LakeError:
+        temp = tmp_path(zone, topic, rng, uuid.uuid4().hex[:12])
+        if not write_parquet_atomically(self.fs, temp, final, table, self.compression):
             # Only possible if this exact range was landed by an earlier attempt that died
             # before committing and was not recognised (e.g. a concurrent owner): keep the first.
-            self.fs.delete(temp)
             log.warning("%s already landed; kept the existing file", final)
             self.stats.skipped_already_landed += 1
 

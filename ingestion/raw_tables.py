@@ -15,6 +15,7 @@ import re
 import pyarrow as pa
 
 from tradelake.config import HiveConfig
+from tradelake.hive_client import connect_hive
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,7 @@ class HiveRegistrar:
 
     def _cursor(self):
         if self._conn is None:
-            from pyhive import hive
-
-            kwargs = {"host": self.hive.host, "port": self.hive.port, "auth": self.hive.auth,
-                      "username": self.hive.username}
-            if self.hive.password:
-                kwargs["password"] = self.hive.password
-            self._conn = hive.connect(**kwargs)
+            self._conn = connect_hive(self.hive)
         return contextlib.closing(self._conn.cursor())
 
     def ensure_table(self, topic: str, schema: pa.Schema, location: str) -> str:

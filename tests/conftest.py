@@ -81,11 +81,10 @@ def thrift_query(cfg: Config, stack):
     """Run one SQL statement through the Thrift server (as an analyst would) and fetch its rows."""
     import contextlib
 
-    from pyhive import hive
+    from tradelake.hive_client import connect_hive
 
     def query(sql: str) -> list[tuple]:
-        conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
-                            username=cfg.hive.username)
+        conn = connect_hive(cfg.hive)
         with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
             cur.execute(sql)
             return cur.fetchall() if cur.description else []

@@ -114,6 +114,19 @@ def write_spark_defaults(cfg: Config) -> Path:
     return own
 
 
+def spark_submit(cfg: Config, script: Path, args: list[str], env: dict[str, str] | None = None,
+                 timeout: float | None = None):
+    """Run ``spark-submit script args`` as a user would, with the stack's spark-defaults.
+
+    Returns the ``subprocess.CompletedProcess`` (text output captured)."""
+    import subprocess
+
+    conf_dir = write_spark_defaults(cfg)
+    argv = [str(spark_home() / "bin" / "spark-submit"), str(script), *args]
+    full_env = {**os.environ, **spark_env(), "SPARK_CONF_DIR": str(conf_dir), **(env or {})}
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
 def get_spark(app_name: str, cfg: Config | None = None) -> SparkSession:
     """Get (or create) the process's SparkSession for ``app_name`` with the project settings."""
     cfg = cfg or load_config()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -24,7 +22,7 @@ from spark_jobs.etl_ticks import extract_flume, flume_glob, folder_dates, load, 
 from tradelake.config import PROJECT_ROOT
 from tradelake.lakefs import lake_fs
 from tradelake.schemas import QUOTE, TRADE, arrow_schema
-from tradelake.spark import spark_env, spark_home
+from tradelake.spark import spark_submit
 from tradelake.stack.flume import Flume
 from tradelake.stack.process import wait_until
 
@@ -155,9 +153,6 @@ def lander_file(fs, cfg, topic: str, dt: str, rng: OffsetRange, rows: list[dict]
 
 
 def test_spark_submit_job_on_lander_files(stack, cfg, spark):
-    conf_dir = cfg.var_dir / "conf" / "spark"
-    if not (conf_dir / "spark-defaults.conf").exists():
-        pytest.skip("no var/conf/spark/spark-defaults.conf (written by `tradelake stack up`)")
     topic = f"it-etl-lander-{uuid.uuid4().hex[:8]}"
     table = f"curated.it_submit_{uuid.uuid4().hex[:8]}"
     fs = lake_fs(cfg)
@@ -176,14 +171,12 @@ def test_spark_submit_job_on_lander_files(stack, cfg, spark):
     lander_file(fs, cfg, topic, "2026-01-05", OffsetRange(1, 0, 1),
                 [trade(d5 + 10, 4, d5 + 9), trade(d5 + 5, 3, d5 + 9)])
     lander_file(fs, cfg, topic, "2026-01-06", OffsetRange(0, 6, 6), [trade(d5 + NS_PER_DAY, 7, d5)])
-    argv = [str(spark_home() / "bin" / "spark-submit"), str(PROJECT_ROOT / "spark_jobs" / "etl_ticks.py"),
-            "--from", "2026-01-05", "--to", "2026-01-05", "--source", "lander", "--symbols", "AAPL,MSFT",
+    args = ["--from", "2026-01-05", "--to", "2026-01-05", "--source", "lander", "--symbols", "AAPL,MSFT",
             "--table", table]
-    env = {**os.environ, **spark_env(), "SPARK_CONF_DIR": str(conf_dir),
-           "TRADELAKE_INGEST__TOPICS__TRADES": topic}
     try:
         started = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        proc = spark_submit(cfg, PROJECT_ROOT / "spark_jobs" / "etl_ticks.py", args,
+                            env={"TRADELAKE_INGEST__TOPICS__TRADES": topic}, timeout=600)
         result = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
                   if line.startswith("ETL_RESULT ")]
         assert proc.returncode == 0 and result, proc.stderr[-3000:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from tradelake.hive_client import connect_hive
 from tradelake.spark import spark_conf, spark_env, spark_home, write_spark_defaults
 from tradelake.stack.base import Service
 from tradelake.stack.jvm import process_marker
@@ -56,14 +57,7 @@ class HiveThriftServer(Service):
         self.processes()[0].start(self.command(), env=env, cwd=self.paths.tmp / "spark")
 
     def connect(self):
-        from pyhive import hive
-
-        h = self.cfg.hive
-        kwargs: dict[str, Any] = {"host": h.host, "port": h.port, "auth": h.auth,
-                                  "username": h.username}
-        if h.password:
-            kwargs["password"] = h.password
-        return hive.connect(**kwargs)
+        return connect_hive(self.cfg.hive)
 
     def healthy(self) -> bool:
         if not port_answers(self.cfg.hive.host, self.cfg.hive.port):

@@ -1,13 +1,11 @@
 """The lake lander against the real broker: exactly-once files, recognition, quarantine, Hive."""
 
-import contextlib
 import dataclasses
 import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from kafka import KafkaProducer
-from pyhive import hive
 
 from ingestion.lake_layout import landed_ranges
 from ingestion.landing import build_lander
@@ -111,7 +109,7 @@ def test_undecodable_message_is_quarantined_not_dropped(stack, cfg, tmp_path):
     assert any(r.first == 0 for r in landed_ranges(fs, "raw", topic)[0])
 
 
-def test_simulator_to_broker_to_lander_to_hive_raw_table(stack, cfg):
+def test_simulator_to_broker_to_lander_to_hive_raw_table(stack, cfg, thrift_query):
     from datetime import date
 
     from ingestion.pipeline import make_validator, publish_batches
@@ -130,15 +128,12 @@ def test_simulator_to_broker_to_lander_to_hive_raw_table(stack, cfg):
     lander = build_lander(tcfg, topics=[topics.trades, topics.quotes], group_id=f"g-{run}", register=True)
     lander.run(idle_exit_s=3, max_seconds=90)
     lander.consumer.close()
-    conn = hive.connect(host=cfg.hive.host, port=cfg.hive.port, auth=cfg.hive.auth,
-                        username=cfg.hive.username)
     counts = {}
-    with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
-        for topic in (topics.trades, topics.quotes):
-            table = "raw." + topic.replace(".", "_")
-            cur.execute(f"SELECT dt, count(*), count(DISTINCT symbol, seq) FROM {table} GROUP BY dt")
-            counts[topic] = cur.fetchall()
-            cur.execute(f"DROP TABLE {table}")
+    for topic in (topics.trades, topics.quotes):
+        table = "raw." + topic.replace(".", "_")
+        counts[topic] = thrift_query(f"SELECT dt, count(*), count(DISTINCT symbol, seq) FROM {table} "
+                                     "GROUP BY dt")
+        thrift_query(f"DROP TABLE {table}")
     trades = 3 * 800
     quotes = sim.total_ticks() - trades
     assert counts == {topics.trades: [("2026-01-07", trades, trades)],

@@ -51,6 +51,9 @@ def make_consumer(cfg: Config, group_id: str | None = None):
         # fewer, fuller fetches while producers trickle data in: less per-request overhead
         fetch_min_bytes=1024 * 1024,
         fetch_max_wait_ms=100,
+        # a topic created just before (or after) we subscribe is seen within seconds, not after
+        # kafka-python's default 5 minutes: until then the group assigns us nothing for it
+        metadata_max_age_ms=5000,
     )
 
 

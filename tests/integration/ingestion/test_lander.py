@@ -75,8 +75,9 @@ def test_restart_recognises_landed_ranges_even_if_offsets_were_not_committed(sta
     publish(tcfg, topic, trade_table(300))
     fs = LocalLakeFS(tmp_path / "lake")
     first = build_lander(tcfg, topics=[topic], fs=fs, group_id=f"a-{topic}", register=False)
-    first.run(idle_exit_s=3, max_seconds=60)
+    landed = first.run(idle_exit_s=3, max_seconds=60)
     first.consumer.close()
+    assert landed.rows == 300
     files_before = sorted(r.file_name for rs in landed_ranges(fs, "raw", topic).values() for r in rs)
     # A new group has no committed offsets at all: the files alone must stop a second landing.
     second = build_lander(tcfg, topics=[topic], fs=fs, group_id=f"b-{topic}", register=False)

@@ -47,7 +47,7 @@ def land_files(cfg: Config, paths: list[Path], symbol: str | None = None,
     fs = fs or lake_fs(cfg)
     raw, quarantine = cfg.lander.raw_zone, cfg.lander.quarantine_zone
     validator = make_validator(cfg.ingest, "land-files")
-    registrar = HiveRegistrar(cfg.hive, cfg.lander.hive_database) if register else None
+    registrar = HiveRegistrar(cfg) if register else None
     parse_counts = Counts()
     landed, skipped, written = [], [], []
     for path in paths:
@@ -69,13 +69,16 @@ def land_files(cfg: Config, paths: list[Path], symbol: str | None = None,
                 _write(fs, target, part, cfg.lander.compression)
                 written.append(target)
                 if registrar:
-                    registrar.ensure_table(f"files.{kind}", part.schema, fs.uri(f"{raw}/files.{kind}"))
+                    registrar.ensure_table(f"files.{kind}")
                     registrar.add_partition(f"files.{kind}", day)
         if rejected:
             today = datetime.now(UTC).strftime("%Y-%m-%d")
             target = f"{quarantine}/files/dt={today}/{name}.parquet"
             _write(fs, target, pa.concat_tables(rejected), cfg.lander.compression)
             written.append(target)
+            if registrar:  # raw.files_quarantine, over quarantine/files/
+                registrar.ensure_table("files.quarantine")
+                registrar.add_partition("files.quarantine", today)
         fs.write_bytes(manifest, json.dumps({"source": str(path), "landed_at_ns": time.time_ns(),
                                              "files": written}).encode())
         landed.append(str(path))

@@ -65,10 +65,10 @@ def build_lander(cfg: Config, topics: list[str] | None = None, fs: LakeFS | None
     specs = topic_specs(cfg, topics)
     registrar = None
     if cfg.lander.register_partitions if register is None else register:
-        registrar = HiveRegistrar(cfg.hive, cfg.lander.hive_database)
+        registrar = HiveRegistrar(cfg)
         for spec in specs:
             fs.makedirs(f"{spec.zone}/{spec.topic}")
-            registrar.ensure_table(spec.topic, spec.file_schema, fs.uri(f"{spec.zone}/{spec.topic}"))
+            registrar.ensure_table(spec.topic)
 
     def on_new_partition(spec: TopicSpec, dt: str) -> None:
         if registrar:

@@ -1,76 +1,65 @@
 """Hive tables over the landed zones, so analysts query raw data through the Thrift server.
 
-One external, ``dt``-partitioned Parquet table per landed topic: ``raw.md_trades`` over
-``<lake>/raw/md.trades/``. Columns are the landed files' Arrow schema (the event's canonical
-columns plus Kafka provenance), translated once here. Partitions are added as the lander
-creates ``dt=`` folders; ``ALTER TABLE ... ADD IF NOT EXISTS`` makes that idempotent.
+The tables are defined once, in ``hive/ddl/10_raw.hql``: one external, ``dt``-partitioned Parquet
+table per landed topic (``raw.md_trades`` over ``<lake>/raw/md.trades/``, the event's columns
+plus Kafka provenance) and one per kind of historical file (``raw.files_trade`` over
+``<lake>/raw/files.trade/``). Partitions are added as the lander creates ``dt=`` folders;
+``ALTER TABLE ... ADD IF NOT EXISTS`` makes that idempotent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 
-import pyarrow as pa
-
-from tradelake.config import HiveConfig
+from hive.warehouse import statements, table_name
+from tradelake.config import Config
 from tradelake.hive_client import connect_hive
 
 log = logging.getLogger(__name__)
 
-_HIVE_TYPES = {
-    pa.int64(): "BIGINT", pa.int32(): "INT", pa.float64(): "DOUBLE", pa.string(): "STRING",
-    pa.binary(): "BINARY", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
-}
-
-
-def table_name(database: str, topic: str) -> str:
-    """``md.trades`` -> ``raw.md_trades`` (Hive names allow letters, digits, underscores)."""
-    return f"{database}.{re.sub(r'[^a-z0-9_]', '_', topic.lower())}"
-
-
-def create_table_sql(table: str, schema: pa.Schema, location: str, comment: str) -> str:
-    cols = []
-    for f in schema:
-        if f.type not in _HIVE_TYPES:
-            raise ValueError(f"{table}: no Hive type for column {f.name} ({f.type})")
-        doc = (f.metadata or {}).get(b"doc", b"").decode().replace("'", "\\'")
-        cols.append(f"  `{f.name}` {_HIVE_TYPES[f.type]} COMMENT '{doc}'")
-    return (f"CREATE EXTERNAL TABLE IF NOT EXISTS {table} (\n" + ",\n".join(cols) + "\n)\n"
-            f"COMMENT '{comment}'\nPARTITIONED BY (dt DATE)\nSTORED AS PARQUET\n"
-            f"LOCATION '{location}'")
-
 
 class HiveRegistrar:
-    """Creates the raw tables and registers their partitions through HiveServer2."""
+    """Creates the raw tables (from the warehouse DDL) and registers their partitions."""
 
-    def __init__(self, hive: HiveConfig, database: str) -> None:
-        self.hive = hive
-        self.database = database
+    def __init__(self, cfg: Config) -> None:
+        self.hive = cfg.hive
+        self.database = cfg.warehouse.raw_db
+        ddl = statements(cfg)
+        self._database_sql = next(s.sql for s in ddl if s.kind == "DATABASE" and s.name == self.database)
+        self._table_sql = {s.name: s.sql for s in ddl if s.kind == "TABLE"}
         self._conn = None
+        self._created: set[str] = set()
         self._known: set[tuple[str, str]] = set()
+
+    def table(self, topic: str) -> str:
+        """``md.trades`` -> ``raw.md_trades``; a topic without DDL is an error."""
+        name = f"{self.database}.{table_name(topic)}"
+        if name not in self._table_sql:
+            raise KeyError(f"no raw table for topic {topic!r} in hive/ddl/10_raw.hql ({name})")
+        return name
 
     def _cursor(self):
         if self._conn is None:
             self._conn = connect_hive(self.hive)
         return contextlib.closing(self._conn.cursor())
 
-    def ensure_table(self, topic: str, schema: pa.Schema, location: str) -> str:
-        table = table_name(self.database, topic)
-        with self._cursor() as cur:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-            cur.execute(create_table_sql(table, schema, location, f"landed from Kafka topic {topic}"))
+    def ensure_table(self, topic: str) -> str:
+        table = self.table(topic)
+        if table not in self._created:
+            with self._cursor() as cur:
+                cur.execute(self._database_sql)
+                cur.execute(self._table_sql[table])
+            self._created.add(table)
         return table
 
     def add_partition(self, topic: str, dt: str) -> None:
         if (topic, dt) in self._known:
             return
         with self._cursor() as cur:
-            cur.execute(f"ALTER TABLE {table_name(self.database, topic)} "
-                        f"ADD IF NOT EXISTS PARTITION (dt='{dt}')")
+            cur.execute(f"ALTER TABLE {self.table(topic)} ADD IF NOT EXISTS PARTITION (dt='{dt}')")
         self._known.add((topic, dt))
-        log.info("registered partition %s dt=%s", table_name(self.database, topic), dt)
+        log.info("registered partition %s dt=%s", self.table(topic), dt)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -194,8 +195,33 @@ class LanderConfig:
     raw_zone: str = "raw"
     quarantine_zone: str = "quarantine"
     compression: str = "snappy"  # Parquet codec: fast to write; zstd packs tighter
-    hive_database: str = "raw"
     register_partitions: bool = True  # ALTER TABLE ADD PARTITION through the Thrift server
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    """Hive databases over the lake (hive/ddl/*.hql) and the batch jobs' settings.
+
+    Database names are settings so a benchmark or a test can build a whole warehouse of its own
+    beside the real one.
+    """
+
+    raw_db: str = "raw"
+    curated_db: str = "curated"
+    features_db: str = "features"
+    trading_db: str = "trading"
+    # Features of a bar dated D use only its symbol's bars of the same interval dated
+    # D - warmup .. D (calendar days): see spark_jobs/features.py.
+    feature_warmup_days: dict[str, int] = field(
+        default_factory=lambda: {"1m": 4, "5m": 4, "1h": 14, "1d": 120})
+
+    def __post_init__(self) -> None:
+        for name in (self.raw_db, self.curated_db, self.features_db, self.trading_db):
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"warehouse database name {name!r}: use lower-case letters, digits, _")
+        bad = {k: v for k, v in self.feature_warmup_days.items() if not isinstance(v, int) or v < 0}
+        if bad:
+            raise ValueError(f"warehouse.feature_warmup_days must be whole days >= 0, got {bad}")
 
 
 @dataclass(frozen=True)
@@ -225,6 +251,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     lander: LanderConfig = field(default_factory=LanderConfig)
     ib: IbConfig = field(default_factory=IbConfig)
+    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
     profile: str = ""  # filled by load_config
     source: str = ""  # the YAML file this came from
 
@@ -268,7 +295,9 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
             with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
         if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
+            value_type = (typing.get_args(typ) or (str, str))[1]
+            return {str(k): _coerce(v, value_type, f"{key}.{k}", source) if value_type is not str
+                    else str(v) for k, v in value.items()}
     raise ConfigError(f"{source}: key '{key}' must be {_type_name(typ)}, got {value!r}")
 
 
@@ -308,7 +337,10 @@ def _build(cls: type, data: dict[str, Any], prefix: str, source: str, env: dict[
             kwargs[f.name] = _coerce(data[f.name], typ, dotted, source)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{source}: required key '{dotted}' is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section's own checks (__post_init__)
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def resolve_profile(profile: str | None = None, env: dict[str, str] | None = None) -> str:

@@ -1,0 +1,46 @@
+-- curated: the batch layer's typed, deduplicated tables (written by spark_jobs/etl_ticks.py and bars.py).
+-- Applied by `tradelake hive apply` (and by the Spark jobs before they write), idempotently.
+-- ${hivevar:...} values come from the profile (conf/*.yaml); with beeline pass them yourself:
+--   beeline -u "jdbc:hive2://127.0.0.1:10010/default;auth=noSasl" --hivevar lake_root=hdfs://... -f hive/ddl/20_curated.hql
+-- Column types follow tradelake/schemas.py (tests/unit/test_hive_ddl.py keeps them in step).
+
+CREATE DATABASE IF NOT EXISTS ${hivevar:curated_db}
+COMMENT 'batch layer: typed, deduplicated trades and OHLCV bars';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.ticks (
+  `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
+  `symbol` STRING COMMENT 'instrument symbol',
+  `price` DOUBLE COMMENT 'trade price',
+  `size` DOUBLE COMMENT 'traded quantity',
+  `trade_id` STRING COMMENT 'venue-assigned trade id',
+  `exchange` STRING COMMENT 'executing venue; null if the feed omits it',
+  `seq` BIGINT COMMENT 'feed sequence number, orders events sharing a ts',
+  `side` STRING COMMENT 'aggressor: \'B\' buyer or \'S\' seller; null if unknown',
+  `conditions` STRING COMMENT 'sale condition codes as sent by the feed',
+  `ingest_ts` BIGINT COMMENT 'when the lake received it, UTC ns'
+)
+COMMENT 'trades, typed and deduplicated by (symbol, ts, seq): spark_jobs/etl_ticks.py'
+PARTITIONED BY (
+  `dt` DATE COMMENT 'UTC date of ts'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/curated/ticks';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.bars (
+  `ts` BIGINT COMMENT 'bar open time, UTC ns since epoch',
+  `symbol` STRING COMMENT 'instrument symbol',
+  `open` DOUBLE COMMENT 'first trade price',
+  `high` DOUBLE COMMENT 'highest trade price',
+  `low` DOUBLE COMMENT 'lowest trade price',
+  `close` DOUBLE COMMENT 'last trade price',
+  `volume` DOUBLE COMMENT 'total traded quantity',
+  `vwap` DOUBLE COMMENT 'volume-weighted average price; null if the bar\'s volume is 0',
+  `trade_count` BIGINT COMMENT 'number of trades in the bar'
+)
+COMMENT 'OHLCV bars from curated ticks, clock-aligned in UTC, no bar for an interval without trades: spark_jobs/bars.py'
+PARTITIONED BY (
+  `interval` STRING COMMENT 'bar length: 1m, 5m, 1h or 1d',
+  `dt` DATE COMMENT 'UTC date of ts'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/curated/bars';

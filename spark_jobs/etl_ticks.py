@@ -1,10 +1,10 @@
-"""Batch layer, first job: raw trades (lander Parquet and/or Flume SequenceFiles) -> ``curated.trades``.
+"""Batch layer, first job: raw trades (lander Parquet and/or Flume SequenceFiles) -> ``curated.ticks``.
 
     source .venv/bin/activate
     spark-submit spark_jobs/etl_ticks.py --from 2026-01-05 --to 2026-01-05 [--symbols A,B] [--source lander|flume|both]
 
-(more options: ``--table`` (default ``curated.trades``) and ``--slack-days`` (default 1); the
-stack's spark-defaults.conf makes plain ``spark-submit`` work locally, see spark_jobs/smoke.py.)
+(more: ``--slack-days`` (default 1); the stack's spark-defaults.conf makes plain ``spark-submit``
+work locally; on YARN see the README.)
 Prints one JSON summary line prefixed ``ETL_RESULT``: files and rows read per source,
 ``undecodable`` Flume messages, ``out_of_scope`` rows (outside the dates or symbols asked for),
 ``duplicates_removed``, ``rows_written`` and ``partitions_replaced``.
@@ -34,15 +34,16 @@ FIRST). That order is total over every column, so the result never depends on fi
 message present in both sources the lander's copy (with Kafka provenance) wins a tie. A row present
 in both sources, or delivered twice by Flume, is written once and counted in ``duplicates_removed``.
 
-Output: ``curated.trades`` (Spark parquet table ``PARTITIONED BY (dt)``, created with its database
-if missing) written with ``insertInto(overwrite=True)`` under dynamic partition overwrite, so a run
-replaces exactly the ``dt`` partitions it produces rows for and a rerun is idempotent. A date of
-the window with no rows at all is left as it is (nothing replaces it).
+Output: ``<warehouse.curated_db>.ticks`` (``hive/ddl/20_curated.hql``: external Parquet over
+``<lake>/curated/ticks``, ``PARTITIONED BY (dt)``; created with its database if missing) written
+with ``insertInto(overwrite=True)`` under dynamic partition overwrite, so a run replaces exactly the
+``dt`` partitions it produces rows for and a rerun is idempotent. A date of the window with no rows
+at all is left as it is (nothing replaces it). With ``--symbols`` the other symbols' rows of the
+window's dates are carried over unchanged.
 """  # noqa: E501 (the spark-submit line)
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -51,19 +52,26 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from hive.warehouse import ensure_tables
+from spark_jobs.batch import (
+    day_bounds_ns,
+    keep_others,
+    overwrite_partitions,
+    parse_window,
+    utc_date,
+    window_parser,
+)
 from tradelake.config import Config, load_config
 from tradelake.schemas import TRADE, arrow_schema, spark_schema
 from tradelake.spark import get_spark
 
-DEFAULT_TABLE = "curated.trades"
 SOURCES = ("lander", "flume")
 SOURCE_RANK = {"lander": 0, "flume": 1}  # tie-break: the exactly-once copy first
 KEY = ("symbol", "ts", "seq")
-NS_PER_DAY = 86_400 * 1_000_000_000
 # hdfs.filePrefix / hdfs.fileSuffix of conf/flume/agent.properties.template; in-use files are
 # "_events....seq.tmp" and do not match
 FLUME_FILES = "events*.seq"
@@ -165,19 +173,13 @@ def extract_flume(spark: SparkSession, path_glob: str, dates: Iterable[str]) -> 
 
 
 # -- transform -------------------------------------------------------------------------------
-def utc_date(ts: str = "ts") -> Column:
-    """UTC calendar date of an int64 ns timestamp, in exact integer arithmetic (no float ns)."""
-    return F.expr(f"date_from_unix_date(CAST(({ts} - pmod({ts}, {NS_PER_DAY})) div {NS_PER_DAY} AS INT))")
-
-
 def scope(date_from: date, date_to: date, symbols: Sequence[str] | None = None) -> Column:
     """Decoded rows whose event date is in ``date_from..date_to`` (and symbol in ``symbols``).
 
     Compares ``ts`` with the window's ns bounds (pushed down to Parquet), equivalent to
     ``utc_date(ts) BETWEEN date_from AND date_to``.
     """
-    epoch = date(1970, 1, 1)
-    lo, hi = (date_from - epoch).days * NS_PER_DAY, ((date_to - epoch).days + 1) * NS_PER_DAY
+    lo, hi = day_bounds_ns(date_from, date_to)
     cond = F.col("decode_error").isNull() & (F.col("ts") >= F.lit(lo)) & (F.col("ts") < F.lit(hi))
     if symbols:
         cond = cond & F.col("symbol").isin(list(symbols))
@@ -216,108 +218,78 @@ def transform(lander: DataFrame | None, flume: DataFrame | None, date_from: date
 
 
 # -- load ------------------------------------------------------------------------------------
-def _sql_str(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+def ticks_table(cfg: Config) -> str:
+    return f"{cfg.warehouse.curated_db}.ticks"
 
 
-def table_ddl(table: str) -> str:
-    columns = ",\n    ".join(
-        f"`{f.name}` {f.dataType.simpleString().upper()} COMMENT '{_sql_str(f.metadata.get('comment', ''))}'"
-        for f in spark_schema(TRADE).fields)
-    return (f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns},\n"
-            f"    `dt` DATE COMMENT 'UTC date of ts'\n)\nUSING parquet\nPARTITIONED BY (dt)\n"
-            f"COMMENT '{_sql_str(TRADE.doc)} Deduplicated by (symbol, ts, seq).'")
-
-
-def load(df: DataFrame, table: str = DEFAULT_TABLE) -> None:
-    """Create the database and table if missing, then replace exactly the ``dt`` partitions in ``df``."""
-    spark = df.sparkSession
-    mode = spark.conf.get("spark.sql.sources.partitionOverwriteMode", "static")
-    if mode.lower() != "dynamic":  # static overwrite would truncate every other partition
-        raise RuntimeError(f"spark.sql.sources.partitionOverwriteMode is {mode!r}; the ETL needs "
-                           "'dynamic' (set by tradelake.spark.get_spark)")
-    if "." in table:
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.rsplit('.', 1)[0]}")
-    spark.sql(table_ddl(table))
-    have = [(f.name, f.dataType) for f in spark.table(table).schema.fields]
-    want = [(f.name, f.dataType) for f in df.select(*CURATED_COLUMNS).schema.fields]
-    if have != want:  # insertInto is positional: refuse to write into a different layout
-        raise RuntimeError(f"{table} has columns {have}, the ETL writes {want}")
-    df.select(*CURATED_COLUMNS).write.insertInto(table, overwrite=True)
+def load(df: DataFrame, cfg: Config, keep: Column | None = None) -> str:
+    """Create the table (and database) from the warehouse DDL if missing, then replace exactly the
+    ``dt`` partitions present in ``df`` (carrying over the existing rows ``keep`` selects).
+    Returns the table name."""
+    table = ticks_table(cfg)
+    ensure_tables(df.sparkSession, cfg, [table])
+    overwrite_partitions(df.select(*CURATED_COLUMNS), table, keep)
+    return table
 
 
 # -- the job ---------------------------------------------------------------------------------
-def read_stats(df: DataFrame, date_from: date, date_to: date,
-               symbols: Sequence[str] | None = None) -> dict[str, int]:
-    """rows (decoded), undecodable (messages) and in_scope rows of one extracted source."""
+def observed_source(df: DataFrame, name: str, date_from: date, date_to: date,
+                    symbols: Sequence[str] | None) -> tuple[DataFrame, Observation]:
+    """Count decoded rows, undecodable messages and in-window rows while the write runs (no
+    extra pass over the input)."""
     ok = F.col("decode_error").isNull()
-    row = df.agg(F.count_if(ok).alias("rows"), F.count_if(~ok).alias("undecodable"),
-                 F.count_if(scope(date_from, date_to, symbols)).alias("in_scope")).first()
-    return {k: int(row[k] or 0) for k in ("rows", "undecodable", "in_scope")}
+    obs = Observation(f"read_{name}")
+    df = df.observe(obs, F.count_if(ok).alias("rows"), F.count_if(~ok).alias("undecodable"),
+                    F.count_if(scope(date_from, date_to, symbols)).alias("in_scope"))
+    return df, obs
 
 
 def run(spark: SparkSession, cfg: Config, date_from: date, date_to: date, *,
-        symbols: Sequence[str] | None = None, source: str = "both", table: str = DEFAULT_TABLE,
-        slack_days: int = 1) -> dict:
-    """Extract, transform and load one window; returns the summary printed as ``ETL_RESULT``."""
+        symbols: Sequence[str] | None = None, source: str = "both", slack_days: int = 1) -> dict:
+    """Extract, transform and load one window in a single pass; returns the ``ETL_RESULT`` summary."""
     started = time.monotonic()
     dates = folder_dates(date_from, date_to, slack_days)
     wanted = SOURCES if source == "both" else (source,)
-    extracted = {}
+    extracted, observations = {}, {}
     if "lander" in wanted:
-        extracted["lander"] = extract_lander(spark, lander_path(cfg), dates).persist()
+        extracted["lander"], observations["lander"] = observed_source(
+            extract_lander(spark, lander_path(cfg), dates), "lander", date_from, date_to, symbols)
     if "flume" in wanted:
-        extracted["flume"] = extract_flume(spark, flume_glob(cfg), dates).persist()
-    stats = {name: read_stats(df, date_from, date_to, symbols) for name, df in extracted.items()}
-    curated = transform(extracted.get("lander"), extracted.get("flume"), date_from, date_to,
-                        symbols).persist()
-    per_dt = sorted((r["dt"].isoformat(), r["n"]) for r in curated.groupBy("dt").agg(
-        F.count(F.lit(1)).alias("n")).collect())
-    load(curated, table)
-    written = sum(n for _, n in per_dt)
+        extracted["flume"], observations["flume"] = observed_source(
+            extract_flume(spark, flume_glob(cfg), dates), "flume", date_from, date_to, symbols)
+    curated = transform(extracted.get("lander"), extracted.get("flume"), date_from, date_to, symbols)
+    written_obs = Observation("written")
+    curated = curated.observe(written_obs, F.count(F.lit(1)).alias("rows"),
+                              F.sort_array(F.collect_set(F.col("dt").cast("string"))).alias("dts"))
+    table = load(curated, cfg, keep_others(date_from, date_to, symbols))
+    stats = {name: {k: int(v or 0) for k, v in obs.get.items()} for name, obs in observations.items()}
+    written = written_obs.get
     in_window = sum(s["in_scope"] for s in stats.values())
-    summary = {
+    return {
         "table": table, "from": date_from.isoformat(), "to": date_to.isoformat(), "source": source,
         "symbols": list(symbols) if symbols else None, "folders": [dates[0], dates[-1]],
         "rows_read": {name: s["rows"] for name, s in stats.items()},
         "undecodable": sum(s["undecodable"] for s in stats.values()),
         "out_of_scope": sum(s["rows"] - s["in_scope"] for s in stats.values()),
-        "duplicates_removed": in_window - written,
-        "rows_written": written,
-        "partitions_replaced": [dt for dt, _ in per_dt],
+        "duplicates_removed": in_window - int(written["rows"]),
+        "rows_written": int(written["rows"]),
+        "partitions_replaced": list(written["dts"] or []),
         "seconds": round(time.monotonic() - started, 1),
     }
-    for df in (*extracted.values(), curated):
-        df.unpersist()
-    return summary
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="date_from", type=_date, required=True, help="first event date")
-    parser.add_argument("--to", dest="date_to", type=_date, required=True, help="last event date")
-    parser.add_argument("--symbols", default="", help="comma-separated; default: all")
+    parser = window_parser(__doc__)
     parser.add_argument("--source", choices=["lander", "flume", "both"], default="both")
-    parser.add_argument("--table", default=DEFAULT_TABLE)
     parser.add_argument("--slack-days", type=int, default=1,
                         help="also read this many days of folders either side of the window")
-    args = parser.parse_args(argv)
-    if args.date_to < args.date_from:
-        parser.error("--to is before --from")
+    args = parse_window(parser, argv)
     if args.slack_days < 0:
         parser.error("--slack-days must be 0 or more")
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] or None
     cfg = load_config()
     spark = get_spark("tradelake-etl-ticks", cfg)
-    summary = run(spark, cfg, args.date_from, args.date_to, symbols=symbols, source=args.source,
-                  table=args.table, slack_days=args.slack_days)
+    summary = run(spark, cfg, args.date_from, args.date_to, symbols=args.symbols, source=args.source,
+                  slack_days=args.slack_days)
     print("ETL_RESULT " + json.dumps(summary), flush=True)
     spark.stop()
     return 0

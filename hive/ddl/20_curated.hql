@@ -24,7 +24,7 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/curated/ticks';
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/ticks';
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.bars (
   `ts` BIGINT COMMENT 'bar open time, UTC ns since epoch',
@@ -43,4 +43,4 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/curated/bars';
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/bars';

@@ -44,4 +44,4 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/features/bar_features';
+LOCATION '${hivevar:lake_root}/${hivevar:features_db}/bar_features';

@@ -26,7 +26,7 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/trading/orders';
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/orders';
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.executions (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
@@ -50,7 +50,7 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/trading/executions';
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/executions';
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.signals (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
@@ -66,7 +66,7 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/trading/signals';
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/signals';
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.positions (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
@@ -82,4 +82,4 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/trading/positions';
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/positions';

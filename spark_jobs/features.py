@@ -1,0 +1,286 @@
+"""Batch layer: bars -> technical features, one output row per input bar, reproducible per date.
+
+Determinism rule: every feature of a bar dated D (its ``dt``) is computed ONLY from the bars of the
+same (symbol, interval) whose ``dt`` is in ``[D - warmup_days[interval], D]`` (calendar days,
+inclusive). A date's output is therefore identical whether it is computed alone or within a longer
+range, and a rerun of any sub-range reproduces the same rows bit for bit. ``as_of_series`` does it
+by copying each bar into every target date ``as_of`` it serves (``as_of`` in ``[dt, dt + warmup]``
+within the run's ``[date_from, date_to]``); a "series" is then the rows of one
+(symbol, interval, as_of) ordered by ``ts`` (index t = 0, 1, 2, ...), every window function and
+recursion runs per series, and the output keeps the rows with ``dt == as_of``. The price is that a
+run holds each bar up to ``warmup + 1`` times; the first bars of a series see no history older than
+the warm-up, so long windows need a warm-up that covers them (e.g. sma_50 on '1d' bars needs about
+70 calendar days with weekends and holidays).
+
+Input (``bars``): ts BIGINT (bar open time, UTC ns), symbol, interval ('1m', '5m', '1h', '1d'),
+open, high, low, close, volume, vwap (null when volume is 0) DOUBLE, trade_count BIGINT and dt DATE
+(UTC date of ts).
+
+Features (all DOUBLE; n = window length in bars; "null while t < k" means the first valid index is k):
+- ``ret`` = close_t / close_{t-1} - 1 and ``log_ret`` = ln(close_t / close_{t-1}); null at t = 0
+  (and when close_{t-1} is 0, or for log_ret when the ratio is not positive).
+- ``sma_10``, ``sma_20``, ``sma_50``: mean of the last n closes; null while t < n - 1.
+- ``bb_mid`` = sma_20, ``bb_upper``/``bb_lower`` = bb_mid +/- 2 * sd_20, sd_20 the POPULATION
+  standard deviation of the last 20 closes; null while t < 19.
+- ``zscore_20`` = (close - sma_20) / sd_20; null while t < 19 and when sd_20 is 0.
+- ``obv``: On-Balance Volume from the start of the series: obv_0 = 0,
+  obv_t = obv_{t-1} + sign(close_t - close_{t-1}) * volume_t (a flat move adds 0).
+- ``vwap_20`` = sum(vwap * volume) / sum(volume) over the last 20 bars; a bar with a null vwap adds
+  0 to both sums (its volume is not counted either, so it cannot drag the average towards 0); null
+  while t < 19 and when the volume sum is 0.
+- ``rv_20``: realised volatility = sqrt(sum of the last 20 log_ret^2), not annualised; null unless
+  those 20 log returns are all non-null (so null while t < 20).
+- ``ema_10``, ``ema_20``, ``ema_50`` (TA-Lib convention): alpha = 2 / (n + 1), seeded at t = n - 1
+  with the mean of the first n closes, then ema_t = alpha * close_t + (1 - alpha) * ema_{t-1}.
+- ``macd`` = ema_12 - ema_26 (from t = 25); ``macd_signal`` = EMA_9 of macd seeded with the mean of
+  its first 9 values (from t = 33); ``macd_hist`` = macd - macd_signal.
+- ``rsi_14`` (Wilder): d_t = close_t - close_{t-1}, gain = max(d, 0), loss = max(-d, 0); at t = 14
+  avg_gain/avg_loss = mean of gain/loss over t = 1..14, then avg_t = (avg_{t-1} * 13 + x_t) / 14;
+  RSI = 100 - 100 / (1 + avg_gain / avg_loss), or when avg_loss is 0: 100 if avg_gain > 0 else 50.
+- ``atr_14`` (Wilder): TR_t = max(high_t - low_t, |high_t - close_{t-1}|, |low_t - close_{t-1}|)
+  for t >= 1; ATR_14 = mean(TR_1..TR_14) at t = 14, then ATR_t = (ATR_{t-1} * 13 + TR_t) / 14.
+The first group (WINDOWED_COLUMNS) uses built-in window functions only; the recursive group
+(RECURSIVE_COLUMNS) runs in ``applyInPandas``, one call per series, with numpy inside.
+
+Transform functions: ``as_of_series`` -> ``windowed_features`` -> ``recursive_features``, chained
+by ``transform``, which returns OUTPUT_COLUMNS (``interval`` and ``dt``, the partition columns,
+last). The window step and the grouped step share the (symbol, interval, as_of) hash partitioning,
+so the whole feature computation costs a single shuffle.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from itertools import chain
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window, WindowSpec
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+SERIES_KEY = ("symbol", "interval", "as_of")
+SMA_WINDOWS = (10, 20, 50)
+EMA_WINDOWS = (10, 20, 50)
+BB_WINDOW, BB_WIDTH = 20, 2.0
+ZSCORE_WINDOW = VWAP_WINDOW = RV_WINDOW = 20
+MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
+RSI_WINDOW = ATR_WINDOW = 14
+
+WINDOWED_COLUMNS = [
+    "ret", "log_ret", *[f"sma_{n}" for n in SMA_WINDOWS], "bb_mid", "bb_upper", "bb_lower",
+    f"zscore_{ZSCORE_WINDOW}", "obv", f"vwap_{VWAP_WINDOW}", f"rv_{RV_WINDOW}",
+]
+RECURSIVE_COLUMNS = [
+    *[f"ema_{n}" for n in EMA_WINDOWS], "macd", "macd_signal", "macd_hist",
+    f"rsi_{RSI_WINDOW}", f"atr_{ATR_WINDOW}",
+]
+OUTPUT_COLUMNS = ["ts", "symbol", "open", "high", "low", "close", "volume", "vwap", "trade_count",
+                  *WINDOWED_COLUMNS, *RECURSIVE_COLUMNS, "interval", "dt"]
+
+_T = "_t"  # row index within the series; it and vwap_20's "_pv"/"_v" sums are dropped on return
+
+
+# -- as_of explosion -------------------------------------------------------------------------
+def _check_warmup(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict[str, int]) -> None:
+    """Fail early, in the driver, on a bad window or an interval of the run without a warm-up."""
+    if date_to < date_from:
+        raise ValueError(f"date_to {date_to} is before date_from {date_from}")
+    negative = {k: v for k, v in warmup_days.items() if v < 0}
+    if negative:
+        raise ValueError(f"warmup_days must be 0 or more: {negative}")
+    # only bars that could serve a target date under the longest warm-up are looked at, so the
+    # check costs a pruned scan, not the whole history
+    reach = max(warmup_days.values(), default=0)
+    in_reach = bars.where(F.col("dt").between(F.lit(date_from - timedelta(days=reach)), F.lit(date_to)))
+    seen = {row["interval"] for row in in_reach.select("interval").distinct().collect()}
+    missing = sorted(seen - set(warmup_days), key=str)
+    if missing:
+        raise ValueError(f"no warmup_days for interval(s) {', '.join(map(repr, missing))}")
+
+
+def as_of_series(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict[str, int]) -> DataFrame:
+    """Each bar once per target date it serves, with that date as ``as_of`` (DATE).
+
+    ``as_of`` runs over ``[dt, dt + warmup_days[interval]] ∩ [date_from, date_to]``; a bar serving
+    no target date (too old, or dated after ``date_to``) is dropped. Raises ValueError for an
+    interval without a warm-up (looked for among the bars dated up to the longest warm-up before
+    ``date_from``), a negative warm-up or ``date_to < date_from``.
+    """
+    _check_warmup(bars, date_from, date_to, warmup_days)
+    reach = max(warmup_days.values(), default=0)
+    warmup = F.create_map(*chain.from_iterable(
+        (F.lit(k), F.lit(int(v))) for k, v in sorted(warmup_days.items())))[F.col("interval")]
+    first = F.greatest(F.col("dt"), F.lit(date_from))
+    last = F.least(F.date_add(F.col("dt"), warmup), F.lit(date_to))
+    # the plain dt range goes first so a partitioned source prunes its folders
+    in_reach = bars.where(F.col("dt").between(F.lit(date_from - timedelta(days=reach)), F.lit(date_to)))
+    return (in_reach.where(first <= last)
+            .select("*", F.explode(F.sequence(first, last)).alias("as_of")))
+
+
+# -- windowed features (built-in window functions) -------------------------------------------
+def _series() -> WindowSpec:
+    return Window.partitionBy(*SERIES_KEY).orderBy("ts")
+
+
+def _last(n: int) -> WindowSpec:
+    """The current bar and the n - 1 before it."""
+    return _series().rowsBetween(-(n - 1), Window.currentRow)
+
+
+def _full(n: int) -> Column:
+    """True once the series has n bars up to the current one (the first valid index is n - 1)."""
+    return F.col(_T) >= n - 1
+
+
+def _ratio(num: Column, den: Column) -> Column:
+    # null, not an ANSI divide-by-zero error, for a zero denominator
+    return F.when(den != 0, num / den)
+
+
+def _sma(n: int) -> Column:
+    return F.when(_full(n), F.avg("close").over(_last(n)))
+
+
+def _sd(n: int) -> Column:
+    return F.when(_full(n), F.stddev_pop("close").over(_last(n)))
+
+
+def _bollinger() -> list[Column]:
+    mid, sd = _sma(BB_WINDOW), _sd(BB_WINDOW)
+    return [mid.alias("bb_mid"), (mid + BB_WIDTH * sd).alias("bb_upper"),
+            (mid - BB_WIDTH * sd).alias("bb_lower")]
+
+
+def _zscore(n: int) -> Column:
+    return _ratio(F.col("close") - _sma(n), _sd(n))
+
+
+def _obv() -> Column:
+    # t = 0 has no previous close: its step is 0, which also seeds the running sum at 0
+    step = F.coalesce(F.signum(F.col("close") - F.lag("close").over(_series())), F.lit(0.0))
+    return F.sum(step * F.col("volume")).over(
+        _series().rowsBetween(Window.unboundedPreceding, Window.currentRow))
+
+
+def _vwap(n: int) -> Column:
+    volume = F.sum("_v").over(_last(n))
+    return F.when(_full(n), _ratio(F.sum("_pv").over(_last(n)), volume))
+
+
+def _rv(n: int) -> Column:
+    frame = _last(n)
+    return F.when(F.count("log_ret").over(frame) == n, F.sqrt(F.sum(F.col("log_ret") ** 2).over(frame)))
+
+
+def windowed_features(series: DataFrame) -> DataFrame:
+    """``series`` (an ``as_of_series`` output) with WINDOWED_COLUMNS added; all rows, ``as_of`` kept."""
+    growth = _ratio(F.col("close"), F.lag("close").over(_series()))
+    no_vwap = F.col("vwap").isNull()
+    # two projections because rv_20 is a window over log_ret, itself a window result; both use
+    # the same partitioning and order, so Spark sorts and shuffles once for them
+    base = series.select(
+        "*",
+        (F.row_number().over(_series()) - 1).alias(_T),
+        (growth - 1).alias("ret"),
+        F.ln(growth).alias("log_ret"),
+        F.when(no_vwap, F.lit(0.0)).otherwise(F.col("vwap") * F.col("volume")).alias("_pv"),
+        F.when(no_vwap, F.lit(0.0)).otherwise(F.col("volume")).alias("_v"),
+    )
+    return base.select(
+        *series.columns, "ret", "log_ret",
+        *[_sma(n).alias(f"sma_{n}") for n in SMA_WINDOWS],
+        *_bollinger(),
+        _zscore(ZSCORE_WINDOW).alias(f"zscore_{ZSCORE_WINDOW}"),
+        _obv().alias("obv"),
+        _vwap(VWAP_WINDOW).alias(f"vwap_{VWAP_WINDOW}"),
+        _rv(RV_WINDOW).alias(f"rv_{RV_WINDOW}"),
+    )
+
+
+# -- recursive features (grouped pandas, one call per series) --------------------------------
+def _ema(x: np.ndarray, n: int) -> np.ndarray:
+    """TA-Lib EMA from x's first non-NaN value s on: the mean of x[s..s+n-1] at s + n - 1, then
+    alpha * x_t + (1 - alpha) * ema_{t-1}. NaN elsewhere (lets macd_signal start where macd does)."""
+    out = np.full(len(x), np.nan)
+    valid = np.flatnonzero(~np.isnan(x))
+    if not len(valid) or valid[0] + n > len(x):
+        return out
+    start = int(valid[0])
+    seed = start + n - 1
+    alpha = 2.0 / (n + 1)
+    out[seed] = x[start:seed + 1].mean()
+    for t in range(seed + 1, len(x)):
+        out[t] = alpha * x[t] + (1 - alpha) * out[t - 1]
+    return out
+
+
+def _wilder(x: np.ndarray, n: int) -> np.ndarray:
+    """Wilder smoothing of x_1, x_2, ... (x_0 is ignored: it has no previous bar): the mean of
+    x_1..x_n at t = n, then (avg_{t-1} * (n - 1) + x_t) / n. NaN before t = n."""
+    out = np.full(len(x), np.nan)
+    if len(x) <= n:
+        return out
+    out[n] = x[1:n + 1].mean()
+    for t in range(n + 1, len(x)):
+        out[t] = (out[t - 1] * (n - 1) + x[t]) / n
+    return out
+
+
+def _rsi(close: np.ndarray, n: int) -> np.ndarray:
+    move = np.diff(close, prepend=np.nan)
+    gain, loss = _wilder(np.fmax(move, 0.0), n), _wilder(np.fmax(-move, 0.0), n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 100.0 - 100.0 / (1.0 + gain / loss)
+    flat = np.where(gain > 0, 100.0, 50.0)  # no losses at all: up only, or no move at all
+    return np.where(np.isnan(gain), np.nan, np.where(loss == 0, flat, rsi))
+
+
+def _atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndarray:
+    prev = np.concatenate(([np.nan], close[:-1]))
+    true_range = np.fmax.reduce([high - low, np.abs(high - prev), np.abs(low - prev)])
+    return _wilder(true_range, n)
+
+
+def _recursive_frame(pdf: pd.DataFrame) -> pd.DataFrame:
+    """``applyInPandas`` body: one series in, the same rows (ordered by ts) with RECURSIVE_COLUMNS."""
+    pdf = pdf.sort_values("ts", kind="stable", ignore_index=True)
+    close = pdf["close"].to_numpy(dtype="float64")
+    high, low = pdf["high"].to_numpy(dtype="float64"), pdf["low"].to_numpy(dtype="float64")
+    macd = _ema(close, MACD_FAST) - _ema(close, MACD_SLOW)
+    signal = _ema(macd, MACD_SIGNAL)
+    features = {f"ema_{n}": _ema(close, n) for n in EMA_WINDOWS}
+    features.update({
+        "macd": macd, "macd_signal": signal, "macd_hist": macd - signal,
+        f"rsi_{RSI_WINDOW}": _rsi(close, RSI_WINDOW),
+        f"atr_{ATR_WINDOW}": _atr(high, low, close, ATR_WINDOW),
+    })
+    return pdf.assign(**features)  # NaN goes back to Spark as null
+
+
+def recursive_features(series: DataFrame) -> DataFrame:
+    """``series`` with RECURSIVE_COLUMNS added, computed per (symbol, interval, as_of) in pandas."""
+    clash = sorted(set(series.columns) & set(RECURSIVE_COLUMNS))
+    if clash:
+        raise ValueError(f"series already has recursive columns {clash}")
+    schema = T.StructType([*series.schema.fields,
+                           *[T.StructField(c, T.DoubleType(), True) for c in RECURSIVE_COLUMNS]])
+    return series.groupBy(*SERIES_KEY).applyInPandas(_recursive_frame, schema)
+
+
+def _null_recursive(series: DataFrame) -> DataFrame:
+    return series.select("*", *[F.lit(None).cast("double").alias(c) for c in RECURSIVE_COLUMNS])
+
+
+def transform(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict[str, int],
+              recursive: bool = True) -> DataFrame:
+    """Bars -> OUTPUT_COLUMNS for the bars dated ``date_from..date_to`` (see the module doc).
+
+    With ``recursive=False`` the recursive columns are null. The window functions and the grouped
+    pandas step partition by the same (symbol, interval, as_of) key, so the plan has a single
+    Exchange for both (the grouped step reuses the window's hash partitioning and sort order).
+    """
+    series = windowed_features(as_of_series(bars, date_from, date_to, warmup_days))
+    series = recursive_features(series) if recursive else _null_recursive(series)
+    return series.where(F.col("dt") == F.col("as_of")).select(*OUTPUT_COLUMNS)

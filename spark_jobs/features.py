@@ -1,5 +1,15 @@
 """Batch layer: bars -> technical features, one output row per input bar, reproducible per date.
 
+    source .venv/bin/activate
+    spark-submit spark_jobs/features.py --from 2026-01-05 --to 2026-01-09 [--symbols AAPL] [--windowed-only]
+
+Reads ``<warehouse.curated_db>.bars`` (from ``--from`` minus the longest warm-up), writes
+``<warehouse.features_db>.bar_features`` (``hive/ddl/30_features.hql``), replacing exactly the
+(interval, dt) partitions of the window (with ``--symbols``, other symbols' rows are carried over).
+Warm-ups come from ``warehouse.feature_warmup_days``. Prints one JSON summary line prefixed
+``FEATURES_RESULT``. ``--windowed-only`` leaves the recursive columns null (a quick refresh of the
+window-function features; the benchmark times the recursive ones separately with it).
+
 Determinism rule: every feature of a bar dated D (its ``dt``) is computed ONLY from the bars of the
 same (symbol, interval) whose ``dt`` is in ``[D - warmup_days[interval], D]`` (calendar days,
 inclusive). A date's output is therefore identical whether it is computed alone or within a longer
@@ -50,14 +60,23 @@ so the whole feature computation costs a single shuffle.
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Sequence
 from datetime import date, timedelta
 from itertools import chain
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Window, WindowSpec
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from hive.warehouse import ensure_tables
+from spark_jobs.batch import keep_others, overwrite_partitions, parse_window, symbol_filter, window_parser
+from tradelake.config import Config, load_config
+from tradelake.spark import get_spark
 
 SERIES_KEY = ("symbol", "interval", "as_of")
 SMA_WINDOWS = (10, 20, 50)
@@ -82,17 +101,24 @@ _T = "_t"  # row index within the series; it and vwap_20's "_pv"/"_v" sums are d
 
 
 # -- as_of explosion -------------------------------------------------------------------------
+def _in_reach(date_from: date, date_to: date, warmup_days: dict[str, int]) -> Column:
+    """Bars that could serve a target date under the longest warm-up (a plain dt range, so a
+    dt-partitioned source prunes its folders)."""
+    earliest = date_from - timedelta(days=max(warmup_days.values()))
+    return F.col("dt").between(F.lit(earliest), F.lit(date_to))
+
+
 def _check_warmup(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict[str, int]) -> None:
     """Fail early, in the driver, on a bad window or an interval of the run without a warm-up."""
     if date_to < date_from:
         raise ValueError(f"date_to {date_to} is before date_from {date_from}")
+    if not warmup_days:
+        raise ValueError("warmup_days is empty: give every interval of the run a warm-up (0 for none)")
     negative = {k: v for k, v in warmup_days.items() if v < 0}
     if negative:
         raise ValueError(f"warmup_days must be 0 or more: {negative}")
-    # only bars that could serve a target date under the longest warm-up are looked at, so the
-    # check costs a pruned scan, not the whole history
-    reach = max(warmup_days.values(), default=0)
-    in_reach = bars.where(F.col("dt").between(F.lit(date_from - timedelta(days=reach)), F.lit(date_to)))
+    # only the bars in reach are looked at, so the check costs a pruned scan, not the whole history
+    in_reach = bars.where(_in_reach(date_from, date_to, warmup_days))
     seen = {row["interval"] for row in in_reach.select("interval").distinct().collect()}
     missing = sorted(seen - set(warmup_days), key=str)
     if missing:
@@ -108,14 +134,11 @@ def as_of_series(bars: DataFrame, date_from: date, date_to: date, warmup_days: d
     ``date_from``), a negative warm-up or ``date_to < date_from``.
     """
     _check_warmup(bars, date_from, date_to, warmup_days)
-    reach = max(warmup_days.values(), default=0)
     warmup = F.create_map(*chain.from_iterable(
         (F.lit(k), F.lit(int(v))) for k, v in sorted(warmup_days.items())))[F.col("interval")]
     first = F.greatest(F.col("dt"), F.lit(date_from))
     last = F.least(F.date_add(F.col("dt"), warmup), F.lit(date_to))
-    # the plain dt range goes first so a partitioned source prunes its folders
-    in_reach = bars.where(F.col("dt").between(F.lit(date_from - timedelta(days=reach)), F.lit(date_to)))
-    return (in_reach.where(first <= last)
+    return (bars.where(_in_reach(date_from, date_to, warmup_days)).where(first <= last)
             .select("*", F.explode(F.sequence(first, last)).alias("as_of")))
 
 
@@ -284,3 +307,53 @@ def transform(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict
     series = windowed_features(as_of_series(bars, date_from, date_to, warmup_days))
     series = recursive_features(series) if recursive else _null_recursive(series)
     return series.where(F.col("dt") == F.col("as_of")).select(*OUTPUT_COLUMNS)
+
+
+# -- extract / load / the job -----------------------------------------------------------------
+def extract(spark: SparkSession, bars_table: str, date_from: date, date_to: date,
+            warmup_days: dict[str, int], symbols: Sequence[str] | None = None) -> DataFrame:
+    """The bars the window's dates can reach (pruned to their ``dt`` folders)."""
+    return spark.table(bars_table).where(_in_reach(date_from, date_to, warmup_days) & symbol_filter(symbols))
+
+
+def load(features: DataFrame, cfg: Config, date_from: date, date_to: date,
+         symbols: Sequence[str] | None = None) -> str:
+    table = f"{cfg.warehouse.features_db}.bar_features"
+    ensure_tables(features.sparkSession, cfg, [table])
+    overwrite_partitions(features, table, keep_others(date_from, date_to, symbols))
+    return table
+
+
+def run(spark: SparkSession, cfg: Config, date_from: date, date_to: date,
+        symbols: Sequence[str] | None = None, recursive: bool = True) -> dict:
+    started = time.monotonic()
+    warmup = dict(cfg.warehouse.feature_warmup_days)
+    bars = extract(spark, f"{cfg.warehouse.curated_db}.bars", date_from, date_to, warmup, symbols)
+    obs = Observation("features")
+    features = transform(bars, date_from, date_to, warmup, recursive=recursive).observe(
+        obs, F.count(F.lit(1)).alias("rows"), F.sort_array(F.collect_set("interval")).alias("intervals"),
+        F.sort_array(F.collect_set(F.col("dt").cast("string"))).alias("dates"))
+    table = load(features, cfg, date_from, date_to, symbols)
+    got = obs.get
+    return {"table": table, "from": date_from.isoformat(), "to": date_to.isoformat(),
+            "symbols": list(symbols) if symbols else None, "recursive": recursive,
+            "rows_written": int(got["rows"]), "intervals": list(got["intervals"]),
+            "dates": list(got["dates"]), "warmup_days": warmup,
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = window_parser(__doc__)
+    parser.add_argument("--windowed-only", action="store_true",
+                        help="leave the recursive indicators (EMA, MACD, RSI, ATR) null")
+    args = parse_window(parser, argv)
+    cfg = load_config()
+    spark = get_spark("tradelake-features", cfg)
+    summary = run(spark, cfg, args.date_from, args.date_to, args.symbols, recursive=not args.windowed_only)
+    print("FEATURES_RESULT " + json.dumps(summary), flush=True)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -90,3 +90,32 @@ def thrift_query(cfg: Config, stack):
             return cur.fetchall() if cur.description else []
 
     return query
+
+
+@pytest.fixture
+def scratch_warehouse(cfg: Config, stack):
+    """Warehouse databases of this test's own (``it_<hex>_curated`` ...), with their lake folders.
+
+    Yields ``(cfg, env)``: the profile pointing at them, and the same as TRADELAKE_* variables for
+    a spark-submit. Dropped (and the folders deleted) afterwards.
+    """
+    import contextlib
+    import dataclasses
+    import uuid
+
+    from tradelake.hive_client import connect_hive
+    from tradelake.lakefs import lake_fs
+
+    prefix = f"it_{uuid.uuid4().hex[:8]}"
+    names = {k: f"{prefix}_{k[:-3]}" for k in ("raw_db", "curated_db", "features_db", "trading_db")}
+    scratch = dataclasses.replace(cfg, warehouse=dataclasses.replace(cfg.warehouse, **names))
+    env = {f"TRADELAKE_WAREHOUSE__{k.upper()}": v for k, v in names.items()}
+    yield scratch, env
+    conn = connect_hive(cfg.hive)
+    with contextlib.closing(conn), contextlib.closing(conn.cursor()) as cur:
+        for db in names.values():
+            cur.execute(f"DROP DATABASE IF EXISTS {db} CASCADE")
+    fs = lake_fs(cfg)
+    for db in names.values():
+        if fs.exists(db):
+            fs.delete(db, recursive=True)

@@ -56,10 +56,11 @@ def quote_table(day: date) -> pa.Table:
                                   "ingest_ts": None}], schema=arrow_schema(QUOTE))
 
 
-def test_flume_redeliveries_are_written_once(stack, cfg, spark):
+def test_flume_redeliveries_are_written_once(stack, cfg, spark, scratch_warehouse):
     topic = f"it-etl-{uuid.uuid4().hex[:8]}"
-    test_cfg = with_trades_topic(cfg, topic, topics=(topic,), roll_interval_s=2)
-    table = f"curated.it_trades_{uuid.uuid4().hex[:8]}"
+    wh_cfg, _ = scratch_warehouse
+    test_cfg = with_trades_topic(wh_cfg, topic, topics=(topic,), roll_interval_s=2)
+    table = etl_ticks.ticks_table(test_cfg)
     today = datetime.now(UTC).date()
     trades = trade_table(today)
     redelivered = trades.filter(pc.is_in(trades.column("symbol"), pa.array(SYMBOLS[:2])))
@@ -108,7 +109,7 @@ def test_flume_redeliveries_are_written_once(stack, cfg, spark):
         # the job's own functions, in process
         raw = extract_flume(spark, files, dates).persist()
         stats = etl_ticks.read_stats(raw, today, today)
-        load(transform(None, raw, today, today), table)
+        assert load(transform(None, raw, today, today), test_cfg) == table
         raw.unpersist()
         assert stats["undecodable"] == 2
         assert stats["rows"] >= trades.num_rows + redelivered.num_rows  # more if Flume redelivered too
@@ -128,7 +129,7 @@ def test_flume_redeliveries_are_written_once(stack, cfg, spark):
         assert written.where(f"ingest_ts < {redelivered_at_ns - 600 * 10**9}").count() == 0
 
         # the whole job again (idempotent rerun), with its summary
-        summary = etl_ticks.run(spark, test_cfg, today, today, source="flume", table=table)
+        summary = etl_ticks.run(spark, test_cfg, today, today, source="flume")
         print(f"messages landed {landed} (first {first}, again {again}); ETL_RESULT {json.dumps(summary)}")
         assert summary["rows_read"] == {"flume": stats["rows"]}
         assert summary["undecodable"] == 2
@@ -136,9 +137,9 @@ def test_flume_redeliveries_are_written_once(stack, cfg, spark):
         assert summary["duplicates_removed"] >= redelivered.num_rows
         assert summary["rows_written"] == trades.num_rows
         assert summary["partitions_replaced"] == [today.isoformat()]
+        assert summary["table"] == table
         assert spark.table(table).count() == trades.num_rows
     finally:
-        spark.sql(f"DROP TABLE IF EXISTS {table}")
         lake_fs(cfg).delete(f"{cfg.flume.hdfs_subdir}/{topic}", recursive=True)
 
 
@@ -152,9 +153,10 @@ def lander_file(fs, cfg, topic: str, dt: str, rng: OffsetRange, rows: list[dict]
     fs.write_bytes(final_path(cfg.lander.raw_zone, topic, dt, rng), sink.getvalue().to_pybytes())
 
 
-def test_spark_submit_job_on_lander_files(stack, cfg, spark):
+def test_spark_submit_job_on_lander_files(stack, cfg, spark, scratch_warehouse):
     topic = f"it-etl-lander-{uuid.uuid4().hex[:8]}"
-    table = f"curated.it_submit_{uuid.uuid4().hex[:8]}"
+    wh_cfg, wh_env = scratch_warehouse
+    table = etl_ticks.ticks_table(wh_cfg)
     fs = lake_fs(cfg)
     d5 = 1_767_571_200_000_000_000  # 2026-01-05T00:00:00Z
 
@@ -171,12 +173,11 @@ def test_spark_submit_job_on_lander_files(stack, cfg, spark):
     lander_file(fs, cfg, topic, "2026-01-05", OffsetRange(1, 0, 1),
                 [trade(d5 + 10, 4, d5 + 9), trade(d5 + 5, 3, d5 + 9)])
     lander_file(fs, cfg, topic, "2026-01-06", OffsetRange(0, 6, 6), [trade(d5 + NS_PER_DAY, 7, d5)])
-    args = ["--from", "2026-01-05", "--to", "2026-01-05", "--source", "lander", "--symbols", "AAPL,MSFT",
-            "--table", table]
+    args = ["--from", "2026-01-05", "--to", "2026-01-05", "--source", "lander", "--symbols", "AAPL,MSFT"]
     try:
         started = time.monotonic()
         proc = spark_submit(cfg, PROJECT_ROOT / "spark_jobs" / "etl_ticks.py", args,
-                            env={"TRADELAKE_INGEST__TOPICS__TRADES": topic}, timeout=600)
+                            env={"TRADELAKE_INGEST__TOPICS__TRADES": topic, **wh_env}, timeout=600)
         result = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
                   if line.startswith("ETL_RESULT ")]
         assert proc.returncode == 0 and result, proc.stderr[-3000:]
@@ -193,6 +194,5 @@ def test_spark_submit_job_on_lander_files(stack, cfg, spark):
                         ("AAPL", d5 + 10, 4, d5, day), ("AAPL", d5 + 11, 5, d5, day),
                         ("MSFT", d5 + 12, 6, d5, day)]
     finally:
-        spark.sql(f"DROP TABLE IF EXISTS {table}")
         fs.delete(f"{cfg.lander.raw_zone}/{topic}", recursive=True)
 

@@ -13,7 +13,6 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from ingestion import wire
-from spark_jobs import etl_ticks
 from spark_jobs.etl_ticks import decode_messages, folder_dates, transform
 from tradelake.schemas import QUOTE, TRADE, arrow_schema
 
@@ -224,11 +223,3 @@ def test_flume_messages_decode_whole_and_bad_ones_become_one_error_row():
     errors = out.column("decode_error").drop_null().to_pylist()
     assert len(errors) == 2
     assert "not an Arrow IPC stream" in errors[0] and "not the trade schema" in errors[1]
-
-
-def test_curated_table_ddl_is_the_trade_columns_then_dt():
-    ddl = etl_ticks.table_ddl("curated.trades")
-    assert ddl.startswith("CREATE TABLE IF NOT EXISTS curated.trades (\n    `ts` BIGINT COMMENT")
-    assert "`side` STRING COMMENT 'aggressor: \\'B\\' buyer" in ddl
-    assert "`ingest_ts` BIGINT" in ddl and "`dt` DATE" in ddl
-    assert "USING parquet\nPARTITIONED BY (dt)" in ddl

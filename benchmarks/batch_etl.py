@@ -129,6 +129,7 @@ def _symbol_partition(symbols: pa.ChunkedArray) -> np.ndarray:
 def duckdb_pipeline(con, raw_glob: str, out: Path, date_from: date, date_to: date,
                     warmup: dict[str, int]) -> None:
     """Dedup -> ticks Parquet; 1m bars -> 5m/1h/1d; windowed features; all written as Parquet."""
+    out.mkdir(parents=True, exist_ok=True)
     lo = (date_from - date(1970, 1, 1)).days * 86_400 * 10**9
     hi = ((date_to - date(1970, 1, 1)).days + 1) * 86_400 * 10**9
     day_ns = 86_400 * 10**9
@@ -290,6 +291,8 @@ def run_size(ticks: int, work: Path, topic: str, stack_cfg) -> dict:
     features.run(spark, cfg, date_from, date_to, recursive=False)
     timings["features_windowed"] = time.perf_counter() - t
     spark_seconds = time.perf_counter() - started
+    print(f"[{ticks:,} ticks] Spark stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
+          file=sys.stderr)
     t = time.perf_counter()
     features.run(spark, cfg, date_from, date_to, recursive=True)
     timings["features_all"] = time.perf_counter() - t

@@ -73,13 +73,27 @@ def bucket(length_ns: int, ts: str = "ts"):
 
 
 def minute_bars(ticks: DataFrame) -> DataFrame:
-    """Ticks (ts, symbol, price, size, seq) -> 1m bars with ``turnover`` = sum(price * size)."""
-    order = F.struct("ts", "seq")  # event time, then the feed's sequence for equal ts
-    return (ticks.groupBy("symbol", bucket(INTERVALS["1m"]).alias("ts"))
-            .agg(F.min_by("price", order).alias("open"), F.max("price").alias("high"),
-                 F.min("price").alias("low"), F.max_by("price", order).alias("close"),
-                 F.sum("size").alias("volume"), F.sum(F.col("price") * F.col("size")).alias("turnover"),
-                 F.count(F.lit(1)).alias("trade_count")))
+    """Ticks (ts, symbol, price, size, seq) -> 1m bars with ``turnover`` = sum(price * size).
+
+    Two hash aggregations instead of one sort: ordering open/close by (ts, seq) in a single pass
+    needs a struct ordering key, which Spark can only aggregate by sorting all the ticks. So the
+    first pass finds each bucket's first and last ts (and every other figure); the second picks,
+    among the few ticks AT those instants, the one with the lowest / highest seq.
+    """
+    t = ticks.withColumn("bucket", bucket(INTERVALS["1m"]))
+    stats = t.groupBy("symbol", "bucket").agg(
+        F.min("ts").alias("first_ts"), F.max("ts").alias("last_ts"), F.max("price").alias("high"),
+        F.min("price").alias("low"), F.sum("size").alias("volume"),
+        F.sum(F.col("price") * F.col("size")).alias("turnover"), F.count(F.lit(1)).alias("trade_count"))
+    at_first, at_last = F.col("ts") == F.col("first_ts"), F.col("ts") == F.col("last_ts")
+    edges = (t.join(F.broadcast(stats.select("symbol", "bucket", "first_ts", "last_ts")), ["symbol", "bucket"])
+             .where(at_first | at_last)
+             .groupBy("symbol", "bucket")
+             .agg(F.min_by(F.when(at_first, F.col("price")), F.when(at_first, F.col("seq"))).alias("open"),
+                  F.max_by(F.when(at_last, F.col("price")), F.when(at_last, F.col("seq"))).alias("close")))
+    return (stats.join(edges, ["symbol", "bucket"])
+            .select("symbol", F.col("bucket").alias("ts"), "open", "high", "low", "close", "volume",
+                    "turnover", "trade_count"))
 
 
 def roll_up(bars: DataFrame, length_ns: int) -> DataFrame:

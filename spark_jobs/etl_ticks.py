@@ -115,7 +115,7 @@ def matching_files(spark: SparkSession, pattern: str) -> list[str]:
 
 def extract_lander(spark: SparkSession, path: str, dates: Iterable[str]) -> DataFrame:
     """The lander's Parquet files under ``path/dt=<date>/`` for each of ``dates``."""
-    files = [f for d in dates for f in matching_files(spark, f"{path}/dt={d}/{LANDER_FILES}")]
+    files = matching_files(spark, f"{path}/dt={{{','.join(dates)}}}/{LANDER_FILES}")  # one glob call
     file_schema = T.StructType(spark_schema(TRADE).fields + PROVENANCE[:2])
     if not files:
         return spark.createDataFrame([], EXTRACT_SCHEMA)
@@ -164,7 +164,7 @@ def decode_messages(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatc
 
 def extract_flume(spark: SparkSession, path_glob: str, dates: Iterable[str]) -> DataFrame:
     """Flume's SequenceFiles matching ``path_glob`` (with ``{dt}`` replaced by each of ``dates``)."""
-    files = [f for d in dates for f in matching_files(spark, path_glob.replace("{dt}", d))]
+    files = matching_files(spark, path_glob.replace("{dt}", "{" + ",".join(dates) + "}"))
     if not files:
         return spark.createDataFrame([], EXTRACT_SCHEMA)
     pairs = spark.sparkContext.sequenceFile(",".join(files)).map(lambda kv: (kv[0], bytes(kv[1])))
@@ -207,14 +207,21 @@ def transform(lander: DataFrame | None, flume: DataFrame | None, date_from: date
     union = frames[0]
     for df in frames[1:]:
         union = union.unionByName(df)
-    rows = union.where(scope(date_from, date_to, symbols))
-    order = [F.col("ingest_ts").asc_nulls_last(), F.col("source_rank").asc(),
+    rows = union.where(scope(date_from, date_to, symbols)).withColumn("dt", utc_date("ts"))
+    # (the source rank is left out when there is one source: a constant the optimiser drops
+    # from the sort but not from the window, which would then sort the rows a second time)
+    order = [F.col("ingest_ts").asc_nulls_last(), *([F.col("source_rank").asc()] if len(frames) > 1 else []),
              F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
              *[F.col(c).asc_nulls_first() for c in ("price", "size", "trade_id", "exchange", "side",
                                                     "conditions")]]
-    first = F.row_number().over(Window.partitionBy(*KEY).orderBy(*order))
-    return (rows.withColumn("_n", first).where(F.col("_n") == 1)
-            .select(*TRADE.names, utc_date("ts").alias("dt")))
+    # One shuffle (by symbol) and one sort serve the dedup and the write: the window's key (dt is
+    # a function of ts, so adding it changes nothing) is clustered by symbol, and the sort leads
+    # with dt, so the partitioned writer finds its rows already grouped by dt.
+    key = ("dt", *KEY)
+    rows = (rows.repartition(int(rows.sparkSession.conf.get("spark.sql.shuffle.partitions")), "symbol")
+            .sortWithinPartitions(*key, *order))
+    first = F.row_number().over(Window.partitionBy(*key).orderBy(*order))
+    return rows.withColumn("_n", first).where(F.col("_n") == 1).select(*TRADE.names, "dt")
 
 
 # -- load ------------------------------------------------------------------------------------

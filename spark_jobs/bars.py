@@ -86,7 +86,8 @@ def minute_bars(ticks: DataFrame) -> DataFrame:
         F.min("price").alias("low"), F.sum("size").alias("volume"),
         F.sum(F.col("price") * F.col("size")).alias("turnover"), F.count(F.lit(1)).alias("trade_count"))
     at_first, at_last = F.col("ts") == F.col("first_ts"), F.col("ts") == F.col("last_ts")
-    edges = (t.join(F.broadcast(stats.select("symbol", "bucket", "first_ts", "last_ts")), ["symbol", "bucket"])
+    instants = F.broadcast(stats.select("symbol", "bucket", "first_ts", "last_ts"))
+    edges = (t.join(instants, ["symbol", "bucket"])
              .where(at_first | at_last)
              .groupBy("symbol", "bucket")
              .agg(F.min_by(F.when(at_first, F.col("price")), F.when(at_first, F.col("seq"))).alias("open"),

@@ -97,7 +97,7 @@ RECURSIVE_COLUMNS = [
 OUTPUT_COLUMNS = ["ts", "symbol", "open", "high", "low", "close", "volume", "vwap", "trade_count",
                   *WINDOWED_COLUMNS, *RECURSIVE_COLUMNS, "interval", "dt"]
 
-_T = "_t"  # row index within the series; it and vwap_20's "_pv"/"_v" sums are dropped on return
+_START = "_start"  # the first date of a bar's warm-up window; dropped on return
 
 
 # -- as_of explosion -------------------------------------------------------------------------
@@ -125,7 +125,8 @@ def _check_warmup(bars: DataFrame, date_from: date, date_to: date, warmup_days: 
         raise ValueError(f"no warmup_days for interval(s) {', '.join(map(repr, missing))}")
 
 
-def as_of_series(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict[str, int]) -> DataFrame:
+def as_of_series(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict[str, int],
+                 checked: bool = False) -> DataFrame:
     """Each bar once per target date it serves, with that date as ``as_of`` (DATE).
 
     ``as_of`` runs over ``[dt, dt + warmup_days[interval]] ∩ [date_from, date_to]``; a bar serving
@@ -133,7 +134,8 @@ def as_of_series(bars: DataFrame, date_from: date, date_to: date, warmup_days: d
     interval without a warm-up (looked for among the bars dated up to the longest warm-up before
     ``date_from``), a negative warm-up or ``date_to < date_from``.
     """
-    _check_warmup(bars, date_from, date_to, warmup_days)
+    if not checked:
+        _check_warmup(bars, date_from, date_to, warmup_days)
     warmup = F.create_map(*chain.from_iterable(
         (F.lit(k), F.lit(int(v))) for k, v in sorted(warmup_days.items())))[F.col("interval")]
     first = F.greatest(F.col("dt"), F.lit(date_from))
@@ -143,18 +145,22 @@ def as_of_series(bars: DataFrame, date_from: date, date_to: date, warmup_days: d
 
 
 # -- windowed features (built-in window functions) -------------------------------------------
-def _series() -> WindowSpec:
-    return Window.partitionBy(*SERIES_KEY).orderBy("ts")
+# They are computed once per (symbol, interval) over the continuous bars, not per as_of series:
+# a window of k bars ending at a bar dated D holds exactly the rows the as_of = D series would
+# hold iff its oldest row is dated D - warmup or later, and the feature is null otherwise, which
+# is what the as_of series would give (a window that is not full). So no bar is copied.
+def _bars() -> WindowSpec:
+    return Window.partitionBy("symbol", "interval").orderBy("ts")
 
 
 def _last(n: int) -> WindowSpec:
     """The current bar and the n - 1 before it."""
-    return _series().rowsBetween(-(n - 1), Window.currentRow)
+    return _bars().rowsBetween(-(n - 1), Window.currentRow)
 
 
-def _full(n: int) -> Column:
-    """True once the series has n bars up to the current one (the first valid index is n - 1)."""
-    return F.col(_T) >= n - 1
+def _reaches(back: int) -> Column:
+    """The bar ``back`` rows before this one exists and lies in this bar's warm-up window."""
+    return F.lag("dt", back).over(_bars()) >= F.col(_START)
 
 
 def _ratio(num: Column, den: Column) -> Column:
@@ -163,11 +169,11 @@ def _ratio(num: Column, den: Column) -> Column:
 
 
 def _sma(n: int) -> Column:
-    return F.when(_full(n), F.avg("close").over(_last(n)))
+    return F.when(_reaches(n - 1), F.avg("close").over(_last(n)))
 
 
 def _sd(n: int) -> Column:
-    return F.when(_full(n), F.stddev_pop("close").over(_last(n)))
+    return F.when(_reaches(n - 1), F.stddev_pop("close").over(_last(n)))
 
 
 def _bollinger() -> list[Column]:
@@ -180,46 +186,64 @@ def _zscore(n: int) -> Column:
     return _ratio(F.col("close") - _sma(n), _sd(n))
 
 
-def _obv() -> Column:
-    # t = 0 has no previous close: its step is 0, which also seeds the running sum at 0
-    step = F.coalesce(F.signum(F.col("close") - F.lag("close").over(_series())), F.lit(0.0))
-    return F.sum(step * F.col("volume")).over(
-        _series().rowsBetween(Window.unboundedPreceding, Window.currentRow))
-
-
 def _vwap(n: int) -> Column:
-    volume = F.sum("_v").over(_last(n))
-    return F.when(_full(n), _ratio(F.sum("_pv").over(_last(n)), volume))
+    return F.when(_reaches(n - 1), _ratio(F.sum("_pv").over(_last(n)), F.sum("_v").over(_last(n))))
 
 
 def _rv(n: int) -> Column:
+    # n log returns need n + 1 bars in reach (the first bar of a series has no return)
     frame = _last(n)
-    return F.when(F.count("log_ret").over(frame) == n, F.sqrt(F.sum(F.col("log_ret") ** 2).over(frame)))
+    return F.when(_reaches(n) & (F.count("log_ret").over(frame) == n),
+                  F.sqrt(F.sum(F.col("log_ret") ** 2).over(frame)))
 
 
-def windowed_features(series: DataFrame) -> DataFrame:
-    """``series`` (an ``as_of_series`` output) with WINDOWED_COLUMNS added; all rows, ``as_of`` kept."""
-    growth = _ratio(F.col("close"), F.lag("close").over(_series()))
+def _obv(with_running: DataFrame, warmup_days: dict[str, int]) -> DataFrame:
+    """obv = the running sum of the steps from the first bar of the bar's warm-up window on
+    (that bar's own step counts 0): running(t) - running(first bar in reach). Exact for whole
+    volumes (share counts); for fractional volumes the difference can move in the last bits."""
+    days = (with_running.groupBy("symbol", "interval", "dt")
+            .agg(F.min_by("_run", "ts").alias("_run_at_open")))
+    target, source = days.alias("t"), days.alias("s")
+    reach = F.date_sub(F.col("t.dt"), warmup_for("t.interval", warmup_days))
+    start = (target.join(source, (F.col("t.symbol") == F.col("s.symbol"))
+                         & (F.col("t.interval") == F.col("s.interval"))
+                         & F.col("s.dt").between(reach, F.col("t.dt")))
+             .groupBy("t.symbol", "t.interval", "t.dt")
+             .agg(F.min_by("s._run_at_open", "s.dt").alias("_run_at_start")))
+    return (with_running.join(F.broadcast(start), ["symbol", "interval", "dt"])
+            .withColumn("obv", F.col("_run") - F.col("_run_at_start")))
+
+
+def warmup_for(interval: str, warmup_days: dict[str, int]) -> Column:
+    """The warm-up (days) of the bar length in column ``interval``."""
+    return F.create_map(*chain.from_iterable(
+        (F.lit(k), F.lit(int(v))) for k, v in sorted(warmup_days.items())))[F.col(interval)]
+
+
+def windowed_features(bars: DataFrame, warmup_days: dict[str, int]) -> DataFrame:
+    """``bars`` with WINDOWED_COLUMNS added (every row; the caller keeps the dates it wants)."""
+    prev_close = F.lag("close").over(_bars())
+    growth = F.when(_reaches(1), _ratio(F.col("close"), prev_close))
     no_vwap = F.col("vwap").isNull()
-    # two projections because rv_20 is a window over log_ret, itself a window result; both use
-    # the same partitioning and order, so Spark sorts and shuffles once for them
-    base = series.select(
+    step = F.coalesce(F.signum(F.col("close") - prev_close), F.lit(0.0)) * F.col("volume")
+    base = bars.select(
         "*",
-        (F.row_number().over(_series()) - 1).alias(_T),
-        (growth - 1).alias("ret"),
-        F.ln(growth).alias("log_ret"),
+        F.date_sub(F.col("dt"), warmup_for("interval", warmup_days)).alias(_START),
         F.when(no_vwap, F.lit(0.0)).otherwise(F.col("vwap") * F.col("volume")).alias("_pv"),
         F.when(no_vwap, F.lit(0.0)).otherwise(F.col("volume")).alias("_v"),
-    )
-    return base.select(
-        *series.columns, "ret", "log_ret",
+        F.sum(step).over(_bars().rowsBetween(Window.unboundedPreceding, Window.currentRow)).alias("_run"),
+    ).select("*", (growth - 1).alias("ret"), F.ln(growth).alias("log_ret"))
+    # projections in steps because some windows read earlier window results (_START, log_ret);
+    # all use the same partitioning and order, so Spark shuffles and sorts once for them
+    out = base.select(
+        *bars.columns, "_run", "ret", "log_ret",
         *[_sma(n).alias(f"sma_{n}") for n in SMA_WINDOWS],
         *_bollinger(),
         _zscore(ZSCORE_WINDOW).alias(f"zscore_{ZSCORE_WINDOW}"),
-        _obv().alias("obv"),
         _vwap(VWAP_WINDOW).alias(f"vwap_{VWAP_WINDOW}"),
         _rv(RV_WINDOW).alias(f"rv_{RV_WINDOW}"),
     )
+    return _obv(out, warmup_days).select(*bars.columns, *WINDOWED_COLUMNS)
 
 
 # -- recursive features (grouped pandas, one call per series) --------------------------------
@@ -300,13 +324,21 @@ def transform(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict
               recursive: bool = True) -> DataFrame:
     """Bars -> OUTPUT_COLUMNS for the bars dated ``date_from..date_to`` (see the module doc).
 
-    With ``recursive=False`` the recursive columns are null. The window functions and the grouped
-    pandas step partition by the same (symbol, interval, as_of) key, so the plan has a single
-    Exchange for both (the grouped step reuses the window's hash partitioning and sort order).
+    The windowed columns come from one pass over each (symbol, interval) series; only the
+    recursive ones need the as_of copies (``as_of_series``). With ``recursive=False`` the
+    recursive columns are null and no bar is copied.
     """
-    series = windowed_features(as_of_series(bars, date_from, date_to, warmup_days))
-    series = recursive_features(series) if recursive else _null_recursive(series)
-    return series.where(F.col("dt") == F.col("as_of")).select(*OUTPUT_COLUMNS)
+    _check_warmup(bars, date_from, date_to, warmup_days)
+    in_reach = bars.where(_in_reach(date_from, date_to, warmup_days))
+    windowed = (windowed_features(in_reach, warmup_days)
+                .where(F.col("dt").between(F.lit(date_from), F.lit(date_to))))
+    if not recursive:
+        return _null_recursive(windowed).select(*OUTPUT_COLUMNS)
+    series = as_of_series(in_reach, date_from, date_to, warmup_days, checked=True)
+    rec = (recursive_features(series.select("ts", *SERIES_KEY, "dt", "high", "low", "close"))
+           .where(F.col("dt") == F.col("as_of"))
+           .select("symbol", "interval", "ts", *RECURSIVE_COLUMNS))
+    return windowed.join(rec, ["symbol", "interval", "ts"]).select(*OUTPUT_COLUMNS)
 
 
 # -- extract / load / the job -----------------------------------------------------------------

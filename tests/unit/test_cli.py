@@ -8,7 +8,7 @@ from tradelake.cli import EXIT_USAGE, build_parser, main
 SUBCOMMANDS = [
     [], ["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"],
     ["config"], ["config", "show"], ["smoke"], ["ingest"], ["land"], ["land-files"],
-    ["hive"], ["hive", "apply"], ["sql"],
+    ["hive"], ["hive", "apply"], ["sql"], ["batch"],
 ]
 
 

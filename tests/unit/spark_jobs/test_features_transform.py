@@ -151,12 +151,14 @@ def test_without_recursive_the_recursive_columns_are_null_doubles(local_spark):
     assert out.where(F.col("sma_50").isNotNull()).count() == 6  # t = 49..54
 
 
-def test_windowed_and_recursive_steps_share_one_shuffle(local_spark, capsys):
-    out = transform(bars(local_spark, minute_bars(LINEAR)), JAN5, JAN5, {"1m": 0})
-    out.explain()
-    plan = capsys.readouterr().out
-    assert plan.count("Exchange") == 1, plan
-    assert "FlatMapGroupsInPandas" in plan
+def test_only_the_recursive_step_copies_bars_into_as_of_series(local_spark, capsys):
+    frame = bars(local_spark, minute_bars(LINEAR))
+    transform(frame, JAN5, JAN5, {"1m": 0}, recursive=False).explain()
+    windowed_plan = capsys.readouterr().out
+    assert "explode" not in windowed_plan and "FlatMapGroupsInPandas" not in windowed_plan
+    transform(frame, JAN5, JAN5, {"1m": 0}).explain()
+    full_plan = capsys.readouterr().out
+    assert full_plan.count("explode(") == 1 and "FlatMapGroupsInPandas" in full_plan
 
 
 # -- determinism -----------------------------------------------------------------------------

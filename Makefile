@@ -21,10 +21,14 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-demo: setup  ## bring the local stack up and run the demo job
+demo: setup  ## stack up; simulate 5 days of ticks into Kafka; land them; batch layer; analysts' queries
 	@$(VENV)/bin/tradelake stack up
-	@$(VENV)/bin/tradelake smoke
-	@echo "The stack is still running. Query it: source .venv/bin/activate && beeline -u \"jdbc:hive2://127.0.0.1:10010/default;auth=noSasl\" -e \"SELECT count(*) FROM default.tradelake_smoke\"   Stop it: .venv/bin/tradelake stack down"
+	@$(VENV)/bin/tradelake hive apply
+	@$(VENV)/bin/tradelake ingest --source simulator --days 5 --start-date 2026-01-05
+	@$(VENV)/bin/tradelake land --idle-exit 5
+	@$(VENV)/bin/tradelake batch --from 2026-01-05 --to 2026-01-09
+	@for q in hive/queries/*.sql; do echo; echo "== $$q"; $(VENV)/bin/tradelake sql --file $$q || exit 1; done
+	@echo; echo "The stack is still running. Query it: .venv/bin/tradelake sql \"SELECT * FROM curated.daily_vwap LIMIT 10\"   Stop it: .venv/bin/tradelake stack down"
 
 test: setup  ## the whole suite: unit, integration (real local stack), e2e
 	@bash -c 'set -o pipefail; $(VENV)/bin/pytest -p no:cacheprovider'

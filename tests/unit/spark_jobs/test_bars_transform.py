@@ -221,10 +221,11 @@ def test_only_the_intervals_asked_for_are_produced(local_spark):
     ]))
 
 
-def test_an_unknown_interval_is_refused_by_name(local_spark):
+@pytest.mark.parametrize("intervals", [["1m", "2m"], [], ["1m", "1m"]], ids=["unknown", "none", "twice"])
+def test_intervals_must_be_known_and_distinct(local_spark, intervals):
     frame = ticks(local_spark, [(utc(10, 0), "AAPL", 10.0, 1.0, 1)])
-    with pytest.raises(ValueError, match=r"\['2m'\]"):
-        transform(frame, ["1m", "2m"])
+    with pytest.raises(ValueError, match=r"intervals must be distinct values of \['1m', '5m', '1h', '1d'\]"):
+        transform(frame, intervals)
 
 
 def test_output_columns_and_types_are_the_tables(local_spark):

@@ -108,7 +108,8 @@ def apply(cfg: Config, execute: Callable[[str], object],
 
 
 def ensure_tables(spark, cfg: Config, tables: Iterable[str]) -> None:
-    """Create ``tables`` (``db.table``) and their databases with Spark, if missing."""
+    """Create ``tables`` (``db.table``) and their databases with Spark if missing, and (re)create
+    the views over them, so a job's output is queryable as analysts expect after its first run."""
     wanted = set(tables)
     sts = statements(cfg)
     unknown = wanted - {s.name for s in sts if s.kind == "TABLE"}
@@ -116,5 +117,6 @@ def ensure_tables(spark, cfg: Config, tables: Iterable[str]) -> None:
         raise KeyError(f"no DDL in hive/ddl for {sorted(unknown)}")
     databases = {t.split(".")[0] for t in wanted}
     for st in sts:
-        if (st.kind == "DATABASE" and st.name in databases) or (st.kind == "TABLE" and st.name in wanted):
+        if ((st.kind == "DATABASE" and st.name in databases) or (st.kind == "TABLE" and st.name in wanted)
+                or (st.kind == "VIEW" and any(re.search(rf"\b{re.escape(t)}\b", st.sql) for t in wanted))):
             spark.sql(st.sql)

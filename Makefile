@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: setup demo test test-unit test-integration lint stack-up stack-down clean help
+.PHONY: setup demo test test-unit test-integration lint dist stack-up stack-down clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: setup  ## the whole suite: unit, integration (real local stack), e2e
 
 test-unit: setup  ## unit tests only (no services)
 	@$(VENV)/bin/pytest -m unit
+
+dist: setup  ## dist/tradelake-<version>-py.zip for spark-submit --py-files (YARN; see the README)
+	@$(PY) -m tradelake.dist
 
 lint: setup  ## ruff
 	@$(VENV)/bin/ruff check .

@@ -25,8 +25,12 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = Path(os.environ.get("TRADELAKE_CONF_DIR", PROJECT_ROOT / "conf"))
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+# From the ``make dist`` zip (spark-submit --py-files on a cluster) there is no checkout: relative
+# paths are the container's working directory, where --files puts the profile.
+PROJECT_ROOT = _SOURCE_ROOT if _SOURCE_ROOT.is_dir() else Path.cwd()
+CONF_DIR = Path(os.environ.get("TRADELAKE_CONF_DIR")
+                or (PROJECT_ROOT / "conf" if (PROJECT_ROOT / "conf").is_dir() else PROJECT_ROOT))
 ENV_PREFIX = "TRADELAKE_"
 
 

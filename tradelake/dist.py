@@ -27,8 +27,8 @@ def packages(root: Path) -> list[str]:
     """Top-level package names from pyproject's ``packages.find.include`` patterns."""
     project = tomllib.loads((root / "pyproject.toml").read_text())
     patterns = project["tool"]["setuptools"]["packages"]["find"]["include"]
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and (p / "__init__.py").exists() and any(fnmatch(p.name, pat) for pat in patterns))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+                  and any(fnmatch(p.name, pat) for pat in patterns))
 
 
 def build(root: Path = PROJECT_ROOT, out_dir: Path | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,10 +39,9 @@ def test_the_zip_runs_from_a_bare_working_directory_like_a_yarn_container(tmp_pa
     proc = subprocess.run([sys.executable, "-c", PROBE], cwd=container, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    import json
-
     seen = json.loads(proc.stdout)
     assert seen["bars"].startswith(str(target))  # imported from the zip, not the checkout
-    assert seen["ddl"] == ["10_raw.hql", "20_curated.hql", "30_features.hql", "40_trading.hql", "50_views.hql"]
+    assert seen["ddl"] == ["10_raw.hql", "20_curated.hql", "30_features.hql", "40_trading.hql",
+                           "50_views.hql"]
     assert seen["profile"] == "cluster" and seen["root"] == str(container) and seen["conf"] == str(container)
     assert seen["tables"] == 15

@@ -58,6 +58,10 @@ def spark_conf(cfg: Config) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.hive.convertMetastoreParquet": "true",
+        # lets adaptive execution broadcast a join side whose size, measured at run time, is
+        # under this (e.g. spark_jobs/bars.py's per-minute instants) instead of sorting both
+        # sides; a larger side still shuffles, so this cannot exhaust the driver
+        "spark.sql.adaptive.autoBroadcastJoinThreshold": "64MB",
         "spark.local.dir": str(tmp),
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",

@@ -172,8 +172,15 @@ class IbMarketDataSource:
             if ib.isConnected():
                 for contract, tick_type in subscriptions:
                     ib.cancelTickByTickData(contract, tick_type)
+                conn = ib.client.conn
                 ib.disconnect()
-                await asyncio.sleep(0)  # one loop turn: the transport closes the socket
+                # the transport writes the cancels out, then closes; its connection_lost clears
+                # conn.transport. Wait for that (bounded): if the loop stops first, a loaded
+                # machine can drop the cancels unsent
+                for _ in range(200):
+                    if not conn.isConnected():
+                        break
+                    await asyncio.sleep(0.01)
 
     async def _connect(self, ib: IB) -> None:
         """API handshake; readonly and no account/order sync: market data needs neither."""

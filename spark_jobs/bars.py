@@ -55,6 +55,7 @@ from tradelake.spark import get_spark
 
 NS_PER_S = 1_000_000_000
 INTERVALS = {"1m": 60 * NS_PER_S, "5m": 300 * NS_PER_S, "1h": 3_600 * NS_PER_S, "1d": 86_400 * NS_PER_S}
+BROADCAST_MAX_MINUTES = 1_000_000  # symbol-minutes, ~80 MB as a hash table: a month of 100 symbols
 BAR_COLUMNS = ["ts", "symbol", "open", "high", "low", "close", "volume", "vwap", "trade_count",
                "interval", "dt"]
 
@@ -72,24 +73,29 @@ def bucket(length_ns: int, ts: str = "ts"):
     return F.col(ts) - F.pmod(F.col(ts), F.lit(length_ns))
 
 
-def minute_bars(ticks: DataFrame) -> DataFrame:
+def minute_stats(ticks: DataFrame) -> DataFrame:
+    """Per (symbol, 1m bucket): first and last ts, high, low, volume, turnover, trade count."""
+    return (ticks.groupBy("symbol", bucket(INTERVALS["1m"]).alias("bucket")).agg(
+        F.min("ts").alias("first_ts"), F.max("ts").alias("last_ts"), F.max("price").alias("high"),
+        F.min("price").alias("low"), F.sum("size").alias("volume"),
+        F.sum(F.col("price") * F.col("size")).alias("turnover"), F.count(F.lit(1)).alias("trade_count")))
+
+
+def minute_bars(ticks: DataFrame, stats: DataFrame | None = None, broadcast: bool = False) -> DataFrame:
     """Ticks (ts, symbol, price, size, seq) -> 1m bars with ``turnover`` = sum(price * size).
 
     Two hash aggregations instead of one sort: ordering open/close by (ts, seq) in a single pass
     needs a struct ordering key, which Spark can only aggregate by sorting all the ticks. So the
-    first pass finds each bucket's first and last ts (and every other figure); the second picks,
-    among the few ticks AT those instants, the one with the lowest / highest seq.
+    first pass (``minute_stats``, or ``stats`` already computed from these ticks) finds each
+    bucket's first and last ts and every other figure; the second picks, among the few ticks AT
+    those instants, the one with the lowest / highest seq. ``broadcast`` sends the instants to
+    every task instead of sorting the ticks for a join: for callers that know they are small.
     """
-    t = ticks.withColumn("bucket", bucket(INTERVALS["1m"]))
-    stats = t.groupBy("symbol", "bucket").agg(
-        F.min("ts").alias("first_ts"), F.max("ts").alias("last_ts"), F.max("price").alias("high"),
-        F.min("price").alias("low"), F.sum("size").alias("volume"),
-        F.sum(F.col("price") * F.col("size")).alias("turnover"), F.count(F.lit(1)).alias("trade_count"))
-    at_first, at_last = F.col("ts") == F.col("first_ts"), F.col("ts") == F.col("last_ts")
-    # (adaptive execution broadcasts the per-minute instants when they are small, as they are
-    # for a few weeks of a few hundred symbols; a longer window falls back to a shuffle join)
+    stats = minute_stats(ticks) if stats is None else stats
     instants = stats.select("symbol", "bucket", "first_ts", "last_ts")
-    edges = (t.join(instants, ["symbol", "bucket"])
+    t = ticks.withColumn("bucket", bucket(INTERVALS["1m"]))
+    at_first, at_last = F.col("ts") == F.col("first_ts"), F.col("ts") == F.col("last_ts")
+    edges = (t.join(F.broadcast(instants) if broadcast else instants, ["symbol", "bucket"])
              .where(at_first | at_last)
              .groupBy("symbol", "bucket")
              .agg(F.min_by(F.when(at_first, F.col("price")), F.when(at_first, F.col("seq"))).alias("open"),
@@ -116,12 +122,14 @@ def finish(bars: DataFrame, interval: str) -> DataFrame:
                        F.lit(interval).alias("interval"), utc_date("ts").alias("dt"))
 
 
-def transform(ticks: DataFrame, intervals: Sequence[str] = tuple(INTERVALS)) -> DataFrame:
-    """Ticks -> bars at every interval asked for, in the table's column order."""
+def transform(ticks: DataFrame, intervals: Sequence[str] = tuple(INTERVALS),
+              one_minute: DataFrame | None = None) -> DataFrame:
+    """Ticks -> bars at every interval asked for, in the table's column order (``one_minute``:
+    the ticks' 1m bars if the caller has them already)."""
     unknown = [i for i in intervals if i not in INTERVALS]
     if unknown or not intervals or len(set(intervals)) != len(intervals):
         raise ValueError(f"intervals must be distinct values of {list(INTERVALS)}, got {list(intervals)}")
-    one_minute = minute_bars(ticks)
+    one_minute = minute_bars(ticks) if one_minute is None else one_minute
     frames = [finish(one_minute if i == "1m" else roll_up(one_minute, INTERVALS[i]), i) for i in intervals]
     out = frames[0]
     for frame in frames[1:]:
@@ -141,15 +149,21 @@ def load(bars: DataFrame, cfg: Config, date_from: date, date_to: date,
 def run(spark: SparkSession, cfg: Config, date_from: date, date_to: date,
         symbols: Sequence[str] | None = None) -> dict:
     started = time.monotonic()
-    ticks_obs, bars_obs = Observation("ticks"), Observation("bars")
+    bars_obs = Observation("bars")
     ticks = extract(spark, f"{cfg.warehouse.curated_db}.ticks", date_from, date_to, symbols)
-    bars = transform(ticks.observe(ticks_obs, F.count(F.lit(1)).alias("ticks")))
+    # The per-minute figures are small (one row per symbol and minute): computed once here, they
+    # spare a third pass over the ticks, tell how many ticks were read, and when they are small
+    # enough to broadcast, the second pass joins them without sorting the ticks.
+    stats = minute_stats(ticks).localCheckpoint(eager=True)
+    size = stats.agg(F.count(F.lit(1)).alias("n"), F.sum("trade_count").alias("ticks")).first()
+    one_minute = minute_bars(ticks, stats, broadcast=size["n"] <= BROADCAST_MAX_MINUTES)
+    bars = transform(ticks, one_minute=one_minute)
     bars = bars.observe(bars_obs, *[F.count_if(F.col("interval") == i).alias(i) for i in INTERVALS],
                         F.sort_array(F.collect_set(F.col("dt").cast("string"))).alias("dates"))
     table = load(bars, cfg, date_from, date_to, symbols)
     counts = bars_obs.get
     return {"table": table, "from": date_from.isoformat(), "to": date_to.isoformat(),
-            "symbols": list(symbols) if symbols else None, "ticks_read": int(ticks_obs.get["ticks"]),
+            "symbols": list(symbols) if symbols else None, "ticks_read": int(size["ticks"] or 0),
             "bars_written": {i: int(counts[i]) for i in INTERVALS}, "dates": list(counts["dates"]),
             "seconds": round(time.monotonic() - started, 1)}
 

@@ -240,6 +240,16 @@ def load(df: DataFrame, cfg: Config, keep: Column | None = None) -> str:
 
 
 # -- the job ---------------------------------------------------------------------------------
+def read_stats(df: DataFrame, date_from: date, date_to: date,
+               symbols: Sequence[str] | None = None) -> dict[str, int]:
+    """rows (decoded), undecodable (messages) and in_scope rows of one extracted source, in a pass
+    of its own (``run`` counts the same while it writes, see ``observed_source``)."""
+    ok = F.col("decode_error").isNull()
+    row = df.agg(F.count_if(ok).alias("rows"), F.count_if(~ok).alias("undecodable"),
+                 F.count_if(scope(date_from, date_to, symbols)).alias("in_scope")).first()
+    return {k: int(row[k] or 0) for k in ("rows", "undecodable", "in_scope")}
+
+
 def observed_source(df: DataFrame, name: str, date_from: date, date_to: date,
                     symbols: Sequence[str] | None) -> tuple[DataFrame, Observation]:
     """Count decoded rows, undecodable messages and in-window rows while the write runs (no

@@ -75,7 +75,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from tradelake.hive_client import connect_hive
 
     if bool(args.query) == bool(args.file):
-        print("error: give a query or --file, not both", file=sys.stderr)
+        print("error: give either a query or --file", file=sys.stderr)
         return 2
     query = Path(args.file).read_text() if args.file else args.query
     query = "\n".join(line for line in query.splitlines() if not line.lstrip().startswith("--"))

@@ -18,7 +18,9 @@ def run_job(cfg, job: str, args: list[str]) -> tuple[int, dict | None, str]:
     """spark-submit one job; (exit code, its JSON summary or None, stderr tail)."""
     from tradelake.spark import spark_submit
 
-    proc = spark_submit(cfg, PROJECT_ROOT / "spark_jobs" / f"{job}.py", args)
+    # the job loads its own config: hand it the profile this command was given
+    proc = spark_submit(cfg, PROJECT_ROOT / "spark_jobs" / f"{job}.py", args,
+                        env={"TRADELAKE_PROFILE": cfg.profile})
     marker = JOBS[job] + " "
     summary = next((json.loads(line[len(marker):]) for line in proc.stdout.splitlines()
                     if line.startswith(marker)), None)

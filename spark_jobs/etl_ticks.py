@@ -45,6 +45,7 @@ window's dates are carried over unchanged.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -86,6 +87,7 @@ PROVENANCE = [
 EXTRACT_SCHEMA = T.StructType(
     [T.StructField(f.name, f.dataType, True) for f in spark_schema(TRADE).fields] + PROVENANCE)
 CURATED_COLUMNS = [*TRADE.names, "dt"]
+log = logging.getLogger("tradelake.etl_ticks")
 
 
 # -- extract ---------------------------------------------------------------------------------
@@ -118,6 +120,8 @@ def extract_lander(spark: SparkSession, path: str, dates: Iterable[str]) -> Data
     files = matching_files(spark, f"{path}/dt={{{','.join(dates)}}}/{LANDER_FILES}")  # one glob call
     file_schema = T.StructType(spark_schema(TRADE).fields + PROVENANCE[:2])
     if not files:
+        log.warning("no lander files under %s for dt=%s..%s: is the lake root or topic right?",
+                    path, min(dates), max(dates))
         return spark.createDataFrame([], EXTRACT_SCHEMA)
     df = spark.read.schema(file_schema).parquet(*files)
     return df.select(*[F.col(f.name).cast(f.dataType) for f in EXTRACT_SCHEMA.fields[:-1]],
@@ -166,6 +170,7 @@ def extract_flume(spark: SparkSession, path_glob: str, dates: Iterable[str]) -> 
     """Flume's SequenceFiles matching ``path_glob`` (with ``{dt}`` replaced by each of ``dates``)."""
     files = matching_files(spark, path_glob.replace("{dt}", "{" + ",".join(dates) + "}"))
     if not files:
+        log.warning("no Flume files match %s for dt=%s..%s", path_glob, min(dates), max(dates))
         return spark.createDataFrame([], EXTRACT_SCHEMA)
     pairs = spark.sparkContext.sequenceFile(",".join(files)).map(lambda kv: (kv[0], bytes(kv[1])))
     messages = spark.createDataFrame(pairs, "flume_ts_ms BIGINT, body BINARY")
@@ -176,7 +181,8 @@ def extract_flume(spark: SparkSession, path_glob: str, dates: Iterable[str]) -> 
 def scope(date_from: date, date_to: date, symbols: Sequence[str] | None = None) -> Column:
     """Decoded rows whose event date is in ``date_from..date_to`` (and symbol in ``symbols``).
 
-    Compares ``ts`` with the window's ns bounds (pushed down to Parquet), equivalent to
+    Compares ``ts`` with the window's ns bounds (a Parquet filter when nothing stands between it
+    and the scan; ``run`` counts every row read first, so it reads the slack folders whole), as
     ``utc_date(ts) BETWEEN date_from AND date_to``.
     """
     lo, hi = day_bounds_ns(date_from, date_to)

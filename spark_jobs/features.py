@@ -52,10 +52,12 @@ Features (all DOUBLE; n = window length in bars; "null while t < k" means the fi
 The first group (WINDOWED_COLUMNS) uses built-in window functions only; the recursive group
 (RECURSIVE_COLUMNS) runs in ``applyInPandas``, one call per series, with numpy inside.
 
-Transform functions: ``as_of_series`` -> ``windowed_features`` -> ``recursive_features``, chained
-by ``transform``, which returns OUTPUT_COLUMNS (``interval`` and ``dt``, the partition columns,
-last). The window step and the grouped step share the (symbol, interval, as_of) hash partitioning,
-so the whole feature computation costs a single shuffle.
+Transform functions: ``windowed_features`` (one pass per (symbol, interval) series, the warm-up
+rule applied as masks, no copies) and ``as_of_series`` -> ``recursive_features`` (copies, one
+pandas call per (symbol, interval, as_of)), joined by ``transform``, which returns OUTPUT_COLUMNS
+(``interval`` and ``dt``, the partition columns, last). OBV is a difference of running sums: exact
+for whole volumes (share counts); with fractional volumes a date computed alone and in a range
+can differ in the last bits of ``obv``.
 """
 
 from __future__ import annotations
@@ -329,7 +331,9 @@ def transform(bars: DataFrame, date_from: date, date_to: date, warmup_days: dict
     recursive columns are null and no bar is copied.
     """
     _check_warmup(bars, date_from, date_to, warmup_days)
-    in_reach = bars.where(_in_reach(date_from, date_to, warmup_days))
+    # each interval back to its own warm-up only (both are partition columns: folders are pruned)
+    own_reach = F.col("dt") >= F.date_sub(F.lit(date_from), warmup_for("interval", warmup_days))
+    in_reach = bars.where(_in_reach(date_from, date_to, warmup_days) & own_reach)
     windowed = (windowed_features(in_reach, warmup_days)
                 .where(F.col("dt").between(F.lit(date_from), F.lit(date_to))))
     if not recursive:

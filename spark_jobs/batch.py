@@ -10,6 +10,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from spark_jobs.window_args import add_window_arguments
+
 NS_PER_DAY = 86_400 * 1_000_000_000
 EPOCH = date(1970, 1, 1)
 
@@ -24,20 +26,11 @@ def day_bounds_ns(date_from: date, date_to: date) -> tuple[int, int]:
     return (date_from - EPOCH).days * NS_PER_DAY, ((date_to - EPOCH).days + 1) * NS_PER_DAY
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
-
-
 def window_parser(doc: str) -> argparse.ArgumentParser:
     """A job's parser with the common ``--from``, ``--to`` and ``--symbols``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0],
                                      epilog="See the module docstring for the rules.")
-    parser.add_argument("--from", dest="date_from", type=_date, required=True, help="first date (UTC)")
-    parser.add_argument("--to", dest="date_to", type=_date, required=True, help="last date (UTC)")
-    parser.add_argument("--symbols", default="", help="comma-separated; default: all")
+    add_window_arguments(parser)
     return parser
 
 

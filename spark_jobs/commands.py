@@ -7,8 +7,8 @@ import argparse
 import json
 import sys
 import time
-from datetime import date
 
+from spark_jobs.window_args import add_window_arguments
 from tradelake.config import PROJECT_ROOT, load_config
 
 JOBS = {"etl_ticks": "ETL_RESULT", "bars": "BARS_RESULT", "features": "FEATURES_RESULT"}
@@ -56,21 +56,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     batch = sub.add_parser(
         "batch", help="run the batch layer (etl_ticks, bars, features) with spark-submit",
         description="Runs each job of spark_jobs/ in turn with spark-submit over --from..--to; a job "
                     "replaces exactly its partitions, so a rerun is idempotent. Prints each job's "
                     "summary and one JSON line at the end. Exit 1 if a job fails.")
-    batch.add_argument("--from", dest="date_from", type=_date, required=True, help="first date (UTC)")
-    batch.add_argument("--to", dest="date_to", type=_date, required=True, help="last date (UTC)")
-    batch.add_argument("--symbols", help="comma-separated; default: all")
+    add_window_arguments(batch)
     batch.add_argument("--jobs", default=",".join(JOBS), help=f"subset, in order (default {','.join(JOBS)})")
     batch.set_defaults(func=cmd_batch)

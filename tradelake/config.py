@@ -229,6 +229,59 @@ class WarehouseConfig:
 
 
 @dataclass(frozen=True)
+class OdsRulesConfig:
+    """Complex-event rules evaluated inside PostgreSQL as ticks and fills arrive (ods/rules)."""
+
+    price_move_k_sigma: float = 4.0  # |log move over the window| > k * sigma of 1m log returns
+    price_move_window_minutes: int = 5
+    lookback_bars: int = 30  # 1m bars before the current one that sigma and mean volume use
+    min_lookback_bars: int = 10  # fewer bars than this: no price-move / surge verdict yet
+    volume_surge_multiple: float = 5.0  # a 1m bar's volume > multiple * mean of the lookback
+    vwap_cross: bool = True  # last trade crosses the symbol's session (UTC day) VWAP
+    position_limit: bool = True  # |position| above ods.risk_limits.max_position
+
+    def __post_init__(self) -> None:
+        if self.price_move_k_sigma <= 0 or self.volume_surge_multiple <= 0:
+            raise ValueError("ods.rules: price_move_k_sigma and volume_surge_multiple must be > 0")
+        if not 2 <= self.min_lookback_bars <= self.lookback_bars:
+            raise ValueError("ods.rules: need 2 <= min_lookback_bars <= lookback_bars")
+        if self.price_move_window_minutes < 1:
+            raise ValueError("ods.rules: price_move_window_minutes must be >= 1")
+
+
+@dataclass(frozen=True)
+class OdsConfig:
+    """The operational data store: PostgreSQL (default) or HBase behind one interface."""
+
+    store: str = "postgres"  # postgres | hbase
+    schema: str = "ods"  # PostgreSQL schema holding the ODS tables
+    alerts_channel: str = "tradelake_alerts"  # LISTEN/NOTIFY channel for complex events
+    rolling_volume_minutes: int = 5  # rolling_volume: the last N 1-minute buckets per symbol
+    rules: OdsRulesConfig = field(default_factory=OdsRulesConfig)
+
+    def __post_init__(self) -> None:
+        if self.store not in ("postgres", "hbase"):
+            raise ValueError(f"ods.store must be postgres or hbase, got {self.store!r}")
+        for name in (self.schema, self.alerts_channel):
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                raise ValueError(f"ods: {name!r} must be a lower-case SQL identifier")
+        if self.rolling_volume_minutes < 1:
+            raise ValueError("ods.rolling_volume_minutes must be >= 1")
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """The streaming speed layer (spark_jobs/speed_layer.py): Kafka -> real-time tables + ODS."""
+
+    checkpoint_dir: str = "checkpoints/speed_layer"  # under the lake root
+    trigger_ms: int = 250  # micro-batch interval
+    max_offsets_per_trigger: int = 2000  # Kafka messages per micro-batch at most
+    starting_offsets: str = "earliest"  # for a new checkpoint only: earliest | latest
+    realtime_trades_table: str = "rt_trades"  # in warehouse.curated_db, partitioned (dt, batch)
+    realtime_quotes_table: str = "rt_quotes"
+
+
+@dataclass(frozen=True)
 class IbConfig:
     """Interactive Brokers live market data (``ingestion.ib_source``); off unless enabled, so a
     checkout never dials a broker by accident. Ports: 7497 TWS paper, 4002 IB Gateway paper."""
@@ -256,6 +309,8 @@ class Config:
     lander: LanderConfig = field(default_factory=LanderConfig)
     ib: IbConfig = field(default_factory=IbConfig)
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
+    ods: OdsConfig = field(default_factory=OdsConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     profile: str = ""  # filled by load_config
     source: str = ""  # the YAML file this came from
 
@@ -288,6 +343,12 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
             return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
+    elif typ is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return float(value)
     elif typ is str and isinstance(value, str):
         return value
     elif origin is tuple:

@@ -98,13 +98,15 @@ class PostgresStore:
         pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
         buffer.seek(0)
         staging = sql.Identifier(f"_staged_{table}")
-        with self._rules(), self._conn, self._conn.cursor() as cur:
-            if table not in self._staged:
-                # No constraints on the staging copy: the INSERT into the real table checks them.
+        if table not in self._staged:
+            # Committed on its own: a refused batch later must not roll the staging table away.
+            # No constraints on it: the INSERT into the real table checks them.
+            with self._conn, self._conn.cursor() as cur:
                 cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} "
                                     "(LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
                             .format(staging, sql.Identifier(table)))
-                self._staged.add(table)
+            self._staged.add(table)
+        with self._rules(), self._conn, self._conn.cursor() as cur:
             cur.copy_expert(sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv)").format(staging),
                             buffer)
             cur.execute(sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING")
@@ -192,7 +194,7 @@ class PostgresStore:
     # -- helpers --------------------------------------------------------------------------------
     def _fetch(self, query: str, params: tuple) -> list[tuple]:
         with self._conn, self._conn.cursor() as cur:
-            cur.execute(query, params)
+            cur.execute(query, params or None)  # no params: a literal % stays a %
             return cur.fetchall()
 
     def _one(self, query: str, params: tuple) -> dict[str, Any] | None:

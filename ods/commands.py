@@ -1,0 +1,113 @@
+"""``tradelake ods migrate|status|listen``: the operational data store's schema and its live
+complex events."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from tradelake.config import load_config
+
+# Tables `ods status` counts, in the order a reader meets them.
+STATUS_TABLES = ("trades", "quotes", "bars_1m", "last_trades", "latest_quotes", "rolling_volume",
+                 "orders", "executions", "positions", "signals", "risk_limits", "alerts")
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ods.store import open_store
+
+    cfg = load_config(args.profile)
+    if cfg.ods.store == "hbase":
+        store = open_store(cfg)
+        store.ensure_schema()
+        store.close()
+        print(f"HBase operational store ready (tables {cfg.hbase.table_prefix}_*)")
+        return 0
+    import psycopg2
+
+    from ods.migrate import applied, migrate
+
+    schema = args.schema or cfg.ods.schema
+    started = time.monotonic()
+    conn = psycopg2.connect(cfg.postgres.dsn(), application_name="tradelake-ods-migrate")
+    try:
+        done = migrate(conn, cfg.ods, schema)
+        history = applied(conn, schema)
+    finally:
+        conn.close()
+    for m in done:
+        print(f"  applied V{m.version:03d}__{m.name}", file=sys.stderr)
+    print(f"schema {schema} on {cfg.postgres.public_dsn()}: {len(done)} migration(s) applied, "
+          f"{len(history)} in all, now at V{history[-1][0]:03d} "
+          f"({time.monotonic() - started:.2f}s; settings and order states synced from conf/)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import psycopg2
+    from psycopg2 import sql
+
+    from ods.migrate import applied, migrations
+
+    cfg = load_config(args.profile)
+    schema = args.schema or cfg.ods.schema
+    conn = psycopg2.connect(cfg.postgres.dsn(), application_name="tradelake-ods-status")
+    try:
+        history = applied(conn, schema)
+        pending = [m for m in migrations() if m.version not in {v for v, _, _ in history}]
+        print(f"schema {schema}: {len(history)} migration(s) applied, {len(pending)} pending"
+              + (" (run `tradelake ods migrate`)" if pending else ""))
+        if not history:
+            return 1
+        with conn, conn.cursor() as cur:
+            for table in STATUS_TABLES:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}")
+                            .format(sql.Identifier(schema), sql.Identifier(table)))
+                print(f"  {table:<15} {cur.fetchone()[0]:>12,} rows")
+    finally:
+        conn.close()
+    return 0 if not pending else 1
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from ods.alerts import format_alert, listen
+
+    cfg = load_config(args.profile)
+    print(f"listening on {cfg.ods.alerts_channel} at {cfg.postgres.public_dsn()} "
+          "(Ctrl-C to stop)", file=sys.stderr, flush=True)
+    count = 0
+    for alert in listen(cfg, timeout_s=args.timeout, max_alerts=args.count):
+        count += 1
+        print(format_alert(alert) if args.format == "text" else json.dumps(alert),
+              flush=True)
+    print(f"{count} alert(s)", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ods = sub.add_parser("ods", help="the operational data store (PostgreSQL or HBase)",
+                         description="Schema migrations, status and live complex events of the "
+                                     "operational data store selected by ods.store.")
+    ods_sub = ods.add_subparsers(dest="ods_command", required=True, metavar="COMMAND")
+    migrate = ods_sub.add_parser(
+        "migrate", help="apply pending schema migrations (idempotent)",
+        description="Applies ods/migrations/V*.sql in order, each once, in one transaction, then "
+                    "syncs settings (ods.rules) and the order state graph. With ods.store=hbase "
+                    "it creates the HBase tables instead.")
+    migrate.add_argument("--schema", help="PostgreSQL schema (default: ods.schema)")
+    migrate.set_defaults(func=cmd_migrate)
+    status = ods_sub.add_parser("status", help="migrations applied and row counts",
+                                description="Exit 0 if the schema is fully migrated, 1 if not.")
+    status.add_argument("--schema", help="PostgreSQL schema (default: ods.schema)")
+    status.set_defaults(func=cmd_status)
+    listen = ods_sub.add_parser(
+        "listen", help="print complex events (alerts) live as they are raised",
+        description="LISTENs on ods.alerts_channel: price moves beyond k sigma, volume surges, "
+                    "VWAP crosses and position-limit breaches, one line each.")
+    listen.add_argument("--count", type=int, help="stop after this many alerts")
+    listen.add_argument("--timeout", type=float, help="stop after this many seconds")
+    listen.add_argument("--format", choices=["text", "json"], default="text",
+                        help="one line of text (default) or one JSON object per alert")
+    listen.set_defaults(func=cmd_listen)

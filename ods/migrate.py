@@ -62,6 +62,8 @@ def settings(ods: OdsConfig) -> dict[str, str]:
         "lookback_bars": str(rules.lookback_bars),
         "min_lookback_bars": str(rules.min_lookback_bars),
         "volume_surge_multiple": repr(rules.volume_surge_multiple),
+        "price_move": str(rules.price_move).lower(),
+        "volume_surge": str(rules.volume_surge).lower(),
         "vwap_cross": str(rules.vwap_cross).lower(),
         "position_limit": str(rules.position_limit).lower(),
     }

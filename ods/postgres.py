@@ -62,7 +62,8 @@ class PostgresStore:
         self.schema = schema or cfg.ods.schema
         self._conn = psycopg2.connect(cfg.postgres.dsn(),
                                       application_name="tradelake-ods",
-                                      options=f"-c search_path={self.schema}")
+                                      # work_mem: a batch's transition table stays in memory
+                                      options=f"-c search_path={self.schema} -c work_mem=64MB")
         self._staged: set[str] = set()
 
     def __repr__(self) -> str:

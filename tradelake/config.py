@@ -232,6 +232,8 @@ class WarehouseConfig:
 class OdsRulesConfig:
     """Complex-event rules evaluated inside PostgreSQL as ticks and fills arrive (ods/rules)."""
 
+    price_move: bool = True  # each rule can be switched off on its own
+    volume_surge: bool = True
     price_move_k_sigma: float = 4.0  # |log move over the window| > k * sigma of 1m log returns
     price_move_window_minutes: int = 5
     lookback_bars: int = 30  # 1m bars before the current one that sigma and mean volume use

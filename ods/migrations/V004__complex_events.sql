@@ -51,11 +51,13 @@ DECLARE
     lookback INTEGER := coalesce(setting('lookback_bars'), '30')::INTEGER;
     min_bars INTEGER := coalesce(setting('min_lookback_bars'), '10')::INTEGER;
     surge DOUBLE PRECISION := coalesce(setting('volume_surge_multiple'), '5')::DOUBLE PRECISION;
+    move_on BOOLEAN := coalesce(setting('price_move'), 'true')::BOOLEAN;
+    surge_on BOOLEAN := coalesce(setting('volume_surge'), 'true')::BOOLEAN;
     vwap_on BOOLEAN := coalesce(setting('vwap_cross'), 'true')::BOOLEAN;
     minute CONSTANT BIGINT := 60000000000;
     day CONSTANT BIGINT := 86400000000000;
 BEGIN
-    IF touched_symbols IS NULL THEN
+    IF touched_symbols IS NULL OR NOT (move_on OR surge_on OR vwap_on) THEN
         RETURN;
     END IF;
     WITH touched AS (
@@ -92,11 +94,11 @@ BEGIN
     JOIN touched USING (symbol, ts)
     CROSS JOIN LATERAL (VALUES
         ('price_move', j.move, k * j.sigma * sqrt(w::DOUBLE PRECISION),
-         j.n_returns >= min_bars AND j.sigma > 0
+         move_on AND j.n_returns >= min_bars AND j.sigma > 0
              AND abs(j.move) > k * j.sigma * sqrt(w::DOUBLE PRECISION),
          jsonb_build_object('sigma', j.sigma, 'window_minutes', w, 'k', k, 'close', j.close)),
         ('volume_surge', j.volume, surge * j.mean_volume,
-         j.n_bars >= min_bars AND j.volume > surge * j.mean_volume,
+         surge_on AND j.n_bars >= min_bars AND j.volume > surge * j.mean_volume,
          jsonb_build_object('mean_volume', j.mean_volume, 'multiple', surge)),
         ('vwap_cross', j.close, j.vwap,
          vwap_on AND j.prev_side IS NOT NULL AND j.side <> 0 AND j.prev_side <> 0

@@ -179,10 +179,12 @@ class PostgresStore:
                         (account, symbol, max_position))
 
     def write_signals(self, signals: pa.Table) -> int:
-        rows = conform(signals, SIGNAL).to_pylist()
+        names = SIGNAL.names
+        # one statement may not update a row twice: a repeated key keeps its last row
+        latest = {tuple(r[k] for k in SIGNAL.key): r for r in conform(signals, SIGNAL).to_pylist()}
+        rows = list(latest.values())
         if not rows:
             return 0
-        names = SIGNAL.names
         with self._rules(), self._conn, self._conn.cursor() as cur:
             psycopg2.extras.execute_values(
                 cur, f"INSERT INTO signals ({', '.join(names)}) VALUES %s "
@@ -190,7 +192,7 @@ class PostgresStore:
                      "strength = EXCLUDED.strength, target_position = EXCLUDED.target_position, "
                      "model_version = EXCLUDED.model_version",
                 [tuple(r[n] for n in names) for r in rows])
-        return len(rows)
+        return signals.num_rows
 
     # -- helpers --------------------------------------------------------------------------------
     def _fetch(self, query: str, params: tuple) -> list[tuple]:

@@ -9,11 +9,10 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Sequence
-from datetime import date, datetime
 from pathlib import Path
 
 from tradelake.config import load_config
+from tradelake.text_table import format_table
 
 
 def cmd_hive_apply(args: argparse.Namespace) -> int:
@@ -44,31 +43,6 @@ def cmd_hive_apply(args: argparse.Namespace) -> int:
           + ", ".join(f"{n} {k.lower()}{'s' if n != 1 else ''}" for k, n in sorted(counts.items()))
           + " (idempotent: re-running changes nothing)", file=sys.stderr)
     return 0
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A plain text table, numbers right-aligned, like beeline's output."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(row[i], int | float) or row[i] is None for row in rows) and bool(rows)
-               for i in range(len(columns))]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def line(values: Sequence[str]) -> str:
-        return "| " + " | ".join(v.rjust(w) if num else v.ljust(w)
-                                 for v, w, num in zip(values, widths, numeric, strict=True)) + " |"
-
-    return "\n".join([rule, line(columns), rule, *(line(r) for r in cells), rule])
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

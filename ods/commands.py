@@ -104,8 +104,8 @@ def utc_ns(text: str) -> int:
 def cmd_bars(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from hive.commands import format_table
     from ods.serving import merged_bars
+    from tradelake.text_table import format_table
 
     cfg = load_config(args.profile)
     if args.start >= args.end:

@@ -9,6 +9,7 @@ SUBCOMMANDS = [
     [], ["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"],
     ["config"], ["config", "show"], ["smoke"], ["ingest"], ["land"], ["land-files"],
     ["hive"], ["hive", "apply"], ["sql"], ["batch"],
+    ["ods"], ["ods", "migrate"], ["ods", "status"], ["ods", "listen"], ["bars"],
 ]
 
 

@@ -52,6 +52,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ods.migrate import applied, migrations
 
     cfg = load_config(args.profile)
+    if cfg.ods.store == "hbase":
+        return _hbase_status(cfg)
     schema = args.schema or cfg.ods.schema
     conn = psycopg2.connect(cfg.postgres.dsn(), application_name="tradelake-ods-status")
     try:
@@ -69,6 +71,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     return 0 if not pending else 1
+
+
+def _hbase_status(cfg) -> int:
+    import happybase
+
+    from hbase.store import TABLES
+
+    conn = happybase.Connection(cfg.hbase.thrift_host, cfg.hbase.thrift_port)
+    try:
+        present = {t.decode() for t in conn.tables()}
+    finally:
+        conn.close()
+    wanted = [f"{cfg.hbase.table_prefix}_{name}" for name in TABLES]
+    missing = [t for t in wanted if t not in present]
+    print(f"HBase operational store at {cfg.hbase.thrift_host}:{cfg.hbase.thrift_port}: "
+          f"{len(wanted) - len(missing)} of {len(wanted)} tables present"
+          + (f"; missing {', '.join(missing)} (run `tradelake ods migrate`)" if missing else ""))
+    return 1 if missing else 0
 
 
 def cmd_listen(args: argparse.Namespace) -> int:

@@ -64,9 +64,9 @@ def reset(store: PostgresStore) -> None:
 
 
 def views_match(store: PostgresStore) -> bool:
-    stored = store._fetch("SELECT symbol, ts, open, high, low, close, trade_count, volume "
+    stored = store.query("SELECT symbol, ts, open, high, low, close, trade_count, volume "
                           "FROM bars_1m ORDER BY 1, 2", ())
-    recomputed = store._fetch("""
+    recomputed = store.query("""
         SELECT symbol, ts - ts % 60000000000,
                (array_agg(price ORDER BY ts, seq))[1], max(price), min(price),
                (array_agg(price ORDER BY ts DESC, seq DESC))[1], count(*), sum(size)
@@ -113,8 +113,8 @@ def main() -> int:
                 print(f"  round {round_no} {mode:<20} {rows:,} rows in {seconds:6.2f}s "
                       f"= {rate:,.0f} rows/s", file=sys.stderr, flush=True)
         match = views_match(stores["with_views"]) and views_match(stores["with_views_and_rules"])
-        bars = stores["with_views"]._fetch("SELECT count(*) FROM bars_1m", ())[0][0]
-        alerts = stores["with_views_and_rules"]._fetch("SELECT count(*) FROM alerts", ())[0][0]
+        bars = stores["with_views"].query("SELECT count(*) FROM bars_1m", ())[0][0]
+        alerts = stores["with_views_and_rules"].query("SELECT count(*) FROM alerts", ())[0][0]
     finally:
         for store in stores.values():
             store.drop()

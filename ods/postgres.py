@@ -117,7 +117,7 @@ class PostgresStore:
     def bars(self, symbol: str, start_ns: int, end_ns: int) -> pa.Table:
         import pyarrow as pa
 
-        rows = self._fetch("SELECT ts, symbol, '1m', open, high, low, close, volume, vwap, "
+        rows = self.query("SELECT ts, symbol, '1m', open, high, low, close, volume, vwap, "
                            "trade_count FROM bars_1m_vwap WHERE symbol = %s AND ts >= %s "
                            "AND ts < %s ORDER BY ts", (symbol, start_ns, end_ns))
         schema = arrow_schema(BAR)
@@ -195,7 +195,8 @@ class PostgresStore:
         return signals.num_rows
 
     # -- helpers --------------------------------------------------------------------------------
-    def _fetch(self, query: str, params: tuple) -> list[tuple]:
+    def query(self, query: str, params: tuple = ()) -> list[tuple]:
+        """Rows of a read-only SQL statement in the store's schema (inspection, tests, benchmarks)."""
         with self._conn, self._conn.cursor() as cur:
             cur.execute(query, params or None)  # no params: a literal % stays a %
             return cur.fetchall()

@@ -35,7 +35,7 @@ def store(cfg, stack):
 
 
 def query(store: PostgresStore, text: str, params: tuple = ()) -> list[tuple]:
-    return store._fetch(text, params)
+    return store.query(text, params)
 
 
 def trades(rows: list[tuple]) -> pa.Table:

@@ -284,6 +284,39 @@ class SpeedConfig:
 
 
 @dataclass(frozen=True)
+class ModelsConfig:
+    """Model training (spark_jobs/train.py) and the lake's model registry.
+
+    Registry: ``<lake.root>/<registry_dir>/<name>/v<version>/`` (a setting, so a test or a
+    benchmark keeps a registry of its own beside the real one).
+    """
+
+    registry_dir: str = "models"  # under lake.root
+    folds: int = 4  # walk-forward folds (test blocks)
+    purge_bars: int = 10  # bar times dropped between each train and test block (>= the 1-bar label)
+    train_blocks: int = 0  # 0: expanding (anchored) training windows; k: the last k blocks only
+    reg_param: float = 0.001  # L2 penalty of the linear and logistic models (standardised features)
+    max_iter: int = 100  # logistic regression iterations
+    ewma_lambda: float = 0.94  # RiskMetrics decay of the EWMA volatility forecast
+    var_levels: tuple[float, ...] = (0.95, 0.99)  # VaR / ES confidence levels
+    max_weight: float = 0.4  # position cap per symbol (long-only weights summing to 1)
+    risk_aversion: float = 10.0  # mean-variance gamma, in per-bar return units
+
+    def __post_init__(self) -> None:
+        if self.folds < 1 or self.purge_bars < 1 or self.train_blocks < 0:
+            raise ValueError("models: need folds >= 1, purge_bars >= 1 (the label is the next bar), "
+                             "train_blocks >= 0")
+        if not 0 < self.ewma_lambda < 1:
+            raise ValueError(f"models.ewma_lambda must be in (0, 1), got {self.ewma_lambda}")
+        if not self.var_levels or not all(0.5 < a < 1 for a in self.var_levels):
+            raise ValueError(f"models.var_levels must be in (0.5, 1), got {self.var_levels}")
+        if not 0 < self.max_weight <= 1 or self.risk_aversion <= 0 or self.reg_param < 0:
+            raise ValueError("models: need 0 < max_weight <= 1, risk_aversion > 0, reg_param >= 0")
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./-]*", self.registry_dir) or ".." in self.registry_dir:
+            raise ValueError(f"models.registry_dir {self.registry_dir!r}: a relative path under lake.root")
+
+
+@dataclass(frozen=True)
 class IbConfig:
     """Interactive Brokers live market data (``ingestion.ib_source``); off unless enabled, so a
     checkout never dials a broker by accident. Ports: 7497 TWS paper, 4002 IB Gateway paper."""
@@ -294,6 +327,88 @@ class IbConfig:
     client_id: int = 17  # unique per API connection to one TWS/Gateway
     symbols: tuple[str, ...] = ()  # US stocks, subscribed as Stock(symbol, "SMART", "USD")
     quotes: bool = False  # also subscribe to tick-by-tick bid/ask (one more IB tick-by-tick line)
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Backtests (intelligence/backtest.py, ``tradelake backtest``): the simulated account and venue."""
+
+    initial_cash: float = 1_000_000.0
+    interval: str = "1m"  # bars of <warehouse.curated_db>.bars a backtest reads
+    order_qty: float = 100.0  # units of a full position (a strategy's direction 1)
+    fill_on: str = "next_open"  # next_open: market orders fill at the next bar's open | quote
+    commission_model: str = "per_share"  # per_share | bps | fixed | none
+    commission_rate: float = 0.005  # per unit, basis points of notional, or per fill
+    commission_min: float = 1.0  # per fill
+    slippage_model: str = "bps"  # bps | fixed (price units) | none
+    slippage: float = 1.0
+    max_position: float = 0.0  # risk check: |position| per symbol in units; 0 = no limit
+    report_dir: str = "reports/backtests"  # under stack.var_dir: PNG charts
+
+    def __post_init__(self) -> None:
+        if self.initial_cash <= 0 or self.order_qty <= 0 or self.max_position < 0:
+            raise ValueError("intelligence.backtest: need initial_cash > 0, order_qty > 0, max_position >= 0")
+        if self.fill_on not in ("next_open", "quote"):
+            raise ValueError(f"intelligence.backtest.fill_on must be next_open or quote, got {self.fill_on!r}")
+        if self.commission_model not in ("per_share", "bps", "fixed", "none"):
+            raise ValueError("intelligence.backtest.commission_model must be per_share, bps, fixed or none")
+        if self.slippage_model not in ("bps", "fixed", "none"):
+            raise ValueError("intelligence.backtest.slippage_model must be bps, fixed or none")
+        if self.commission_rate < 0 or self.commission_min < 0 or self.slippage < 0:
+            raise ValueError("intelligence.backtest: commission and slippage must be >= 0")
+
+
+@dataclass(frozen=True)
+class MeanReversionConfig:
+    window: int = 20  # closes in the rolling mean and sd
+    entry_z: float = 2.0  # enter when |z| > entry_z (short above, long below)
+    exit_z: float = 0.5  # exit when z is back within exit_z of the mean
+
+
+@dataclass(frozen=True)
+class TrendConfig:
+    fast: int = 10
+    slow: int = 50
+    average: str = "ema"  # ema | sma
+    momentum_window: int = 20  # momentum = close / close n bars ago - 1
+    min_momentum: float = 0.0  # a position opens only with momentum beyond this
+    allow_short: bool = True
+
+
+@dataclass(frozen=True)
+class PairsConfig:
+    legs: tuple[str, ...] = ("AAPL", "MSFT")  # (y, x): y = alpha + beta * x
+    window: int = 120  # bars in the rolling OLS
+    entry_z: float = 2.0
+    exit_z: float = 0.5
+
+
+@dataclass(frozen=True)
+class MlSignalConfig:
+    model: str = "forecast_1m"  # a model in the lake's registry (spark_jobs/train.py: <kind>_<interval>)
+    model_version: int = 0  # 0: the latest committed version
+    threshold: float = 0.0002  # |forecast| beyond this opens a position
+    allow_short: bool = True
+
+
+@dataclass(frozen=True)
+class SelectorConfig:
+    adx_window: int = 14
+    trend_threshold: float = 25.0  # ADX at or above: trend regime; below: range
+    trend_strategy: str = "trend"  # strategies the two regimes run
+    range_strategy: str = "mean_reversion"
+
+
+@dataclass(frozen=True)
+class IntelligenceConfig:
+    """Strategies and backtests (intelligence/): each strategy's parameters, the backtest account."""
+
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    mean_reversion: MeanReversionConfig = field(default_factory=MeanReversionConfig)
+    trend: TrendConfig = field(default_factory=TrendConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    ml_signal: MlSignalConfig = field(default_factory=MlSignalConfig)
+    selector: SelectorConfig = field(default_factory=SelectorConfig)
 
 
 @dataclass(frozen=True)
@@ -313,6 +428,8 @@ class Config:
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
     ods: OdsConfig = field(default_factory=OdsConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    intelligence: IntelligenceConfig = field(default_factory=IntelligenceConfig)
     profile: str = ""  # filled by load_config
     source: str = ""  # the YAML file this came from
 

@@ -118,6 +118,15 @@ def write_spark_defaults(cfg: Config) -> Path:
     return own
 
 
+def spark_submit_command(cfg: Config, script: Path, args: list[str],
+                         env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of ``spark-submit script args`` with the stack's spark-defaults, for
+    callers that run it themselves (a long-running streaming job: ``subprocess.Popen``)."""
+    conf_dir = write_spark_defaults(cfg)
+    argv = [str(spark_home() / "bin" / "spark-submit"), str(script), *args]
+    return argv, {**os.environ, **spark_env(), "SPARK_CONF_DIR": str(conf_dir), **(env or {})}
+
+
 def spark_submit(cfg: Config, script: Path, args: list[str], env: dict[str, str] | None = None,
                  timeout: float | None = None):
     """Run ``spark-submit script args`` as a user would, with the stack's spark-defaults.
@@ -125,14 +134,14 @@ def spark_submit(cfg: Config, script: Path, args: list[str], env: dict[str, str]
     Returns the ``subprocess.CompletedProcess`` (text output captured)."""
     import subprocess
 
-    conf_dir = write_spark_defaults(cfg)
-    argv = [str(spark_home() / "bin" / "spark-submit"), str(script), *args]
-    full_env = {**os.environ, **spark_env(), "SPARK_CONF_DIR": str(conf_dir), **(env or {})}
+    argv, full_env = spark_submit_command(cfg, script, args, env)
     return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
-def get_spark(app_name: str, cfg: Config | None = None) -> SparkSession:
-    """Get (or create) the process's SparkSession for ``app_name`` with the project settings."""
+def get_spark(app_name: str, cfg: Config | None = None,
+              extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Get (or create) the process's SparkSession for ``app_name`` with the project settings
+    (plus a job's own ``extra_conf``, e.g. the speed layer's fair scheduler)."""
     cfg = cfg or load_config()
     for key, value in spark_env().items():
         os.environ.setdefault(key, value)
@@ -140,6 +149,6 @@ def get_spark(app_name: str, cfg: Config | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(cfg).items():
+    for key, value in {**spark_conf(cfg), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     return builder.enableHiveSupport().getOrCreate()

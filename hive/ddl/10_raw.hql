@@ -165,3 +165,25 @@ PARTITIONED BY (
 )
 STORED AS PARQUET
 LOCATION '${hivevar:lake_root}/${hivevar:quarantine_zone}/files';
+
+-- Records the speed layer (spark_jobs/speed_layer.py) refused, with their reason code: one
+-- partition per (UTC date of the rejection, micro-batch), rewritten whole when a batch is replayed.
+-- One folder per warehouse (raw_db), so a scratch warehouse never writes into the real one's files.
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:raw_db}.speed_quarantine (
+  `ts` BIGINT COMMENT 'when the record was rejected (the Kafka timestamp it was judged against), UTC ns',
+  `event_ts` BIGINT COMMENT 'the record\'s own ts, if it could be parsed',
+  `kind` STRING COMMENT '\'trade\' or \'quote\'',
+  `symbol` STRING COMMENT 'the record\'s symbol, if it had one',
+  `reason` STRING COMMENT 'a Reason value',
+  `detail` STRING COMMENT 'human-readable explanation',
+  `source` STRING COMMENT 'kafka:<topic> (kafka:<topic>/<partition>@<offset> for an undecodable message)',
+  `line_no` BIGINT COMMENT 'always null (typed rows)',
+  `payload` BINARY COMMENT 'JSON of the row; the message bytes for an undecodable message'
+)
+COMMENT 'records refused by the speed layer'
+PARTITIONED BY (
+  `dt` DATE COMMENT 'UTC date of ts',
+  `batch_id` BIGINT COMMENT 'the speed layer\'s micro-batch that refused them'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/${hivevar:quarantine_zone}/speed_layer/${hivevar:raw_db}';

@@ -44,3 +44,46 @@ PARTITIONED BY (
 )
 STORED AS PARQUET
 LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/bars';
+
+-- The speed layer's real-time tables (spark_jobs/speed_layer.py): every tick it accepted, as it
+-- arrived, one partition per (event date, micro-batch). A replayed micro-batch rewrites exactly its
+-- own partitions (dynamic partition overwrite), so a restart from the checkpoint never duplicates.
+-- The batch layer's curated.ticks supersedes them; old partitions can be dropped once it covers a day.
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.${hivevar:rt_trades_table} (
+  `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
+  `symbol` STRING COMMENT 'instrument symbol',
+  `price` DOUBLE COMMENT 'trade price',
+  `size` DOUBLE COMMENT 'traded quantity',
+  `trade_id` STRING COMMENT 'venue-assigned trade id',
+  `exchange` STRING COMMENT 'executing venue; null if the feed omits it',
+  `seq` BIGINT COMMENT 'feed sequence number, orders events sharing a ts',
+  `side` STRING COMMENT 'aggressor: \'B\' buyer or \'S\' seller; null if unknown',
+  `conditions` STRING COMMENT 'sale condition codes as sent by the feed',
+  `ingest_ts` BIGINT COMMENT 'when the lake received it, UTC ns'
+)
+COMMENT 'real-time trades from Kafka topic ${hivevar:trades_topic}, one row per (symbol, ts, seq): spark_jobs/speed_layer.py'
+PARTITIONED BY (
+  `dt` DATE COMMENT 'UTC date of ts',
+  `batch_id` BIGINT COMMENT 'the speed layer\'s micro-batch that wrote the rows'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/${hivevar:rt_trades_table}';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.${hivevar:rt_quotes_table} (
+  `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
+  `symbol` STRING COMMENT 'instrument symbol',
+  `bid_price` DOUBLE COMMENT 'best bid price',
+  `bid_size` DOUBLE COMMENT 'quantity at the best bid',
+  `ask_price` DOUBLE COMMENT 'best ask price',
+  `ask_size` DOUBLE COMMENT 'quantity at the best ask',
+  `exchange` STRING COMMENT 'quoting venue; null for consolidated quotes',
+  `seq` BIGINT COMMENT 'feed sequence number, orders events sharing a ts',
+  `ingest_ts` BIGINT COMMENT 'when the lake received it, UTC ns'
+)
+COMMENT 'real-time quotes from Kafka topic ${hivevar:quotes_topic}, one row per (symbol, ts, seq): spark_jobs/speed_layer.py'
+PARTITIONED BY (
+  `dt` DATE COMMENT 'UTC date of ts',
+  `batch_id` BIGINT COMMENT 'the speed layer\'s micro-batch that wrote the rows'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/${hivevar:rt_quotes_table}';

@@ -83,3 +83,75 @@ PARTITIONED BY (
 )
 STORED AS PARQUET
 LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/positions';
+
+-- Backtests (intelligence/backtest.py, `tradelake backtest`): one row per run (a sweep writes one
+-- per parameter combination, sharing a sweep_id), and each single run's trade log and equity curve.
+-- Written by intelligence/results.py: Parquet files into these folders, partitions added here.
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.backtest_runs (
+  `ts` BIGINT COMMENT 'when the run finished, UTC ns since epoch',
+  `run_id` STRING COMMENT 'unique run id; a run\'s trades and equity are partition run_id of the two tables below',
+  `sweep_id` STRING COMMENT 'the parameter sweep it belongs to; null for a single run',
+  `strategy` STRING COMMENT 'strategy name, e.g. \'mean_reversion\'',
+  `params` STRING COMMENT 'JSON: the strategy\'s and the backtest\'s parameters',
+  `symbols` STRING COMMENT 'comma-separated symbols of the bars read (empty: all)',
+  `interval` STRING COMMENT 'bar length',
+  `date_from` DATE COMMENT 'first UTC date of the bars',
+  `date_to` DATE COMMENT 'last UTC date of the bars',
+  `bars` BIGINT COMMENT 'bars processed',
+  `fills` BIGINT COMMENT 'fills (trades) executed',
+  `round_trips` BIGINT COMMENT 'closed round trips (flat -> position -> flat)',
+  `initial_cash` DOUBLE COMMENT 'equity at the start',
+  `final_equity` DOUBLE COMMENT 'equity at the end',
+  `commissions` DOUBLE COMMENT 'commissions paid',
+  `total_return` DOUBLE COMMENT 'final / initial equity - 1',
+  `cagr` DOUBLE COMMENT 'compound annual growth rate over the span of the run; null for a zero span',
+  `sharpe` DOUBLE COMMENT 'annualised Sharpe ratio of per-step returns (risk-free 0)',
+  `sortino` DOUBLE COMMENT 'annualised Sortino ratio of per-step returns',
+  `max_drawdown` DOUBLE COMMENT 'largest fall from a running equity peak, as a fraction',
+  `turnover` DOUBLE COMMENT 'traded notional / mean equity',
+  `hit_rate` DOUBLE COMMENT 'winning round trips / round trips (net of commissions)',
+  `exposure` DOUBLE COMMENT 'fraction of steps with an open position',
+  `seconds` DOUBLE COMMENT 'wall time of the backtest itself'
+)
+COMMENT 'backtest runs and their metrics: intelligence/metrics.py defines each'
+PARTITIONED BY (
+  `dt` DATE COMMENT 'UTC date the run finished'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/backtest_runs';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.backtest_trades (
+  `ts` BIGINT COMMENT 'fill time (the filling bar\'s open), UTC ns since epoch',
+  `symbol` STRING COMMENT 'instrument symbol',
+  `exec_id` STRING COMMENT 'execution id, unique per fill of the run',
+  `cl_ord_id` STRING COMMENT 'client order id of the filled order',
+  `strategy_id` STRING COMMENT 'strategy that sent the order',
+  `side` STRING COMMENT '\'B\' buy or \'S\' sell',
+  `last_qty` DOUBLE COMMENT 'quantity filled',
+  `last_price` DOUBLE COMMENT 'fill price, slippage included',
+  `commission` DOUBLE COMMENT 'commission charged',
+  `position` DOUBLE COMMENT 'the symbol\'s signed position after the fill',
+  `cash` DOUBLE COMMENT 'account cash after the fill',
+  `realized_pnl` DOUBLE COMMENT 'the symbol\'s realized P&L to date, before commissions'
+)
+COMMENT 'the trade log of a backtest run'
+PARTITIONED BY (
+  `run_id` STRING COMMENT 'the run (backtest_runs.run_id)'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/backtest_trades';
+
+CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.backtest_equity (
+  `ts` BIGINT COMMENT 'event time of the sample (a bar close), UTC ns since epoch',
+  `equity` DOUBLE COMMENT 'cash + sum of position values',
+  `cash` DOUBLE COMMENT 'account cash',
+  `gross_exposure` DOUBLE COMMENT 'sum of |position value|',
+  `net_exposure` DOUBLE COMMENT 'sum of position values (equity - cash)',
+  `drawdown` DOUBLE COMMENT '1 - equity / running peak'
+)
+COMMENT 'the equity curve of a backtest run: one sample per event time'
+PARTITIONED BY (
+  `run_id` STRING COMMENT 'the run (backtest_runs.run_id)'
+)
+STORED AS PARQUET
+LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/backtest_equity';

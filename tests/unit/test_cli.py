@@ -8,8 +8,9 @@ from tradelake.cli import EXIT_USAGE, build_parser, main
 SUBCOMMANDS = [
     [], ["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"],
     ["config"], ["config", "show"], ["smoke"], ["ingest"], ["land"], ["land-files"],
-    ["hive"], ["hive", "apply"], ["sql"], ["batch"],
+    ["hive"], ["hive", "apply"], ["sql"], ["batch"], ["speed"],
     ["ods"], ["ods", "migrate"], ["ods", "status"], ["ods", "listen"], ["bars"],
+    ["models"], ["models", "list"], ["models", "show"], ["train"], ["backtest"],
 ]
 
 

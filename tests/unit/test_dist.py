@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,7 +42,8 @@ def test_the_zip_runs_from_a_bare_working_directory_like_a_yarn_container(tmp_pa
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["bars"].startswith(str(target))  # imported from the zip, not the checkout
-    assert seen["ddl"] == ["10_raw.hql", "20_curated.hql", "30_features.hql", "40_trading.hql",
-                           "50_views.hql"]
+    ddl = sorted((PROJECT_ROOT / "hive" / "ddl").glob("*.hql"))
+    assert seen["ddl"] == [p.name for p in ddl]  # every DDL file travels in the zip
     assert seen["profile"] == "cluster" and seen["root"] == str(container) and seen["conf"] == str(container)
-    assert seen["tables"] == 15
+    tables = sum(len(re.findall(r"^CREATE (?:EXTERNAL )?TABLE", p.read_text(), re.M)) for p in ddl)
+    assert seen["tables"] == tables > 0

@@ -101,3 +101,25 @@ def test_features_table_is_the_jobs_output():
     assert [n for n, _ in data + parts] == OUTPUT_COLUMNS
     assert parts == [("interval", "STRING"), ("dt", "DATE")]
     assert all(t == "DOUBLE" for n, t in data if n not in ("ts", "symbol", "trade_count"))
+
+
+def test_real_time_tables_are_what_the_speed_layer_writes(cfg):
+    from ingestion.quarantine import QUARANTINE_SCHEMA
+    from spark_jobs.speed_layer import realtime_tables, table_columns
+    from tradelake.schemas import QUOTE
+
+    all_tables = tables(cfg)
+    names = realtime_tables(cfg)
+    assert names == {"trade": "curated.rt_trades", "quote": "curated.rt_quotes",
+                     "quarantine": "raw.speed_quarantine"}
+    for kind, schema in (("trade", TRADE), ("quote", QUOTE)):
+        data, parts = columns(all_tables[names[kind]])
+        assert [n for n, _ in data + parts] == table_columns(kind)
+        assert data == [(f.name, HIVE_TYPES[f.type]) for f in schema.fields]
+        assert parts == [("dt", "DATE"), ("batch_id", "BIGINT")]
+        assert f"LOCATION '{cfg.lake.root}/curated/rt_{kind}s'" in all_tables[names[kind]]
+    assert f"LOCATION '{cfg.lake.root}/quarantine/speed_layer/raw'" in all_tables[names["quarantine"]]
+    data, parts = columns(all_tables[names["quarantine"]])
+    assert data == [(f.name, ARROW_TO_HIVE[str(f.type)]) for f in QUARANTINE_SCHEMA]
+    assert [n for n, _ in data + parts] == table_columns("quarantine")
+    assert parts == [("dt", "DATE"), ("batch_id", "BIGINT")]

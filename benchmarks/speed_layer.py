@@ -8,10 +8,12 @@ Needs the local stack (started if down). Each mode runs on scratch names of its 
 afterwards; nothing of the real warehouse, ODS or topics is touched.
 
 Per mode: ``spark-submit spark_jobs/speed_layer.py --mode <mode>`` starts (as ``tradelake speed``
-would), then this process publishes trades of 10 symbols at ``--rate`` ticks/s, one Arrow message
-per symbol every 10 ms (``ingestion.publisher.TickPublisher``, acks=all, idempotent): first
-``--warmup`` seconds (Spark's first micro-batches start Python workers and JIT-compile; not
-measured), then ``--seconds`` measured. A poller thread asks the store for
+would), then this process publishes one tick per symbol and waits until the ODS shows it and the
+Hive side has written it (the first micro-batches start Spark's Python workers and Hive client),
+then trades of 10 symbols at ``--rate`` ticks/s, one Arrow message per symbol every 10 ms (at
+10,000 ticks/s: 1,000 messages/s of 10 ticks; ``ingestion.publisher.TickPublisher``'s producer,
+acks=all, idempotent; ``--wire-compression``, default the profile's): first ``--warmup`` seconds
+(JIT, caches; not measured), then ``--seconds`` measured. A poller thread asks the store for
 ``last_trade(symbol)`` of every symbol every 10 ms; a message (and so each of its ticks) is
 visible at the first poll that returns ``seq >= `` its last seq (each symbol's seq rises by one
 per tick, and ``ts`` rises with it, so the ODS's last trade, the greatest (ts, seq), is the
@@ -52,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
+from spark_jobs.speed_args import DEFAULT_HIVE_TRIGGER_MS  # noqa: E402
 from tradelake.config import Config, load_config  # noqa: E402
 from tradelake.schemas import TRADE, arrow_schema  # noqa: E402
 
@@ -385,6 +388,7 @@ def run_phase(name: str, run: str, args: argparse.Namespace) -> dict:
     proc = (start_baseline(cfg, env, log_path) if is_baseline
             else start_speed_layer(cfg, env, name, log_path, args))
     result: dict = {"name": name}
+    load_before = os.getloadavg()[0]
     try:
         if not proc.ready.wait(300) or proc.proc.poll() is not None:
             raise RuntimeError(f"{name} did not start; see {log_path}")
@@ -438,7 +442,9 @@ def run_phase(name: str, run: str, args: argparse.Namespace) -> dict:
             "p50_ms": _r(p50), "p90_ms": _r(weighted_pct(lat, weights, 90)), "p99_ms": _r(p99),
             "max_ms": _r(float(lat.max()) if lat.size else None),
             "unseen_messages": unseen, "ods_rows": stored, "poll_rounds": poller.rounds,
-            "exit_code": code})
+            "exit_code": code,
+            # the machine's 1-minute load average before and after (other users' work included)
+            "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
         if is_baseline:
             result["exactly_once"] = stored == total
         else:
@@ -481,7 +487,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=10_000, help="ticks per second (default 10,000)")
     parser.add_argument("--seconds", type=float, default=60, help="measured seconds per run (default 60)")
-    parser.add_argument("--warmup", type=float, default=20, help="unmeasured seconds first (default 20)")
+    parser.add_argument("--warmup", type=float, default=30, help="unmeasured seconds first (default 30)")
     parser.add_argument("--modes", default="split,single",
                         help="speed-layer modes to measure, the first is the headline (default split,single)")
     parser.add_argument("--trigger-ms", type=int, default=None,
@@ -510,11 +516,14 @@ def main() -> int:
     head = phases[modes[0]]
     result = {"rows": head["rows"], "rate_per_s": head["rate_per_s"], "p50_ms": head["p50_ms"],
               "p99_ms": head["p99_ms"], "exactly_once": head["exactly_once"], "mode": modes[0],
-              "target_p99_ms": 2000, "settings": {"wire_compression": args.wire_compression or
-                                                  load_config().ingest.wire_compression,
-                                                  "trigger_ms": args.trigger_ms,
-                                                  "hive_trigger_ms": args.hive_trigger_ms,
-                                                  "warmup_s": args.warmup, "seconds": args.seconds},
+              "target_p99_ms": 2000,
+              "settings": {"wire_compression": args.wire_compression or cfg.ingest.wire_compression,
+                           "ticks_per_message": round(args.rate * STEP_S / len(SYMBOLS)),
+                           "messages_per_s": round(len(SYMBOLS) / STEP_S),
+                           "trigger_ms": args.trigger_ms or cfg.speed.trigger_ms,
+                           "hive_trigger_ms": args.hive_trigger_ms or DEFAULT_HIVE_TRIGGER_MS,
+                           "max_offsets_per_trigger": cfg.speed.max_offsets_per_trigger,
+                           "warmup_s": args.warmup, "seconds": args.seconds, "cpus": os.cpu_count()},
               "modes": phases}
     if not args.no_baseline:
         base = run_phase("baseline", run, args)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 MODES = ("split", "single")
-DEFAULT_HIVE_TRIGGER_MS = 5000
+DEFAULT_HIVE_TRIGGER_MS = 30_000
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,21 +13,27 @@ checkpoint that does not belong to the real-time tables (see Restarts).
 
 Source (every name from the profile): Spark's own Kafka source subscribed to
 ``ingest.topics.trades`` and ``ingest.topics.quotes``; ``speed.starting_offsets`` for a new
-checkpoint, at most ``speed.max_offsets_per_trigger`` messages per micro-batch.
+checkpoint, at most ``speed.max_offsets_per_trigger`` messages per micro-batch (scaled up for the
+Hive query of ``split`` mode by its interval / the ODS query's, so both can take in as much per
+second).
 
 Each micro-batch (``foreachBatch``):
-1. decode + validate (``transform``, one Spark job, collected to the driver once as Arrow):
-   ``mapInArrow`` decodes every Kafka message whole with pyarrow (ingestion/wire.py: an Arrow IPC
-   stream of one symbol's ticks) and runs the ingestion layer's ``Validator`` over all the
-   messages of a topic in each Arrow batch at once (vectorised; no per-row Python). ``ingest_ts``
-   left null by the feed is set to the message's Kafka timestamp, as the lander does. The
-   validator's clock (for ``future_timestamp``) is the latest Kafka timestamp among the rows it
-   judges, not the wall clock, so a replayed batch is judged exactly as the first time. A
-   message that is not an Arrow stream of its topic's schema becomes one ``malformed``
-   quarantine row carrying its bytes (as the lander does). Every record ends up accepted,
-   quarantined (a ``QUARANTINE_SCHEMA`` row with its reason) or filtered (symbol outside
-   ``ingest.universe``); the driver checks received = accepted + quarantined + filtered for every
-   batch and fails the batch (and the query) if a row went missing.
+1. decode + validate, collected to the driver once as Arrow (one Spark job):
+   ``decode_and_validate`` decodes every Kafka message whole with pyarrow (ingestion/wire.py: an
+   Arrow IPC stream of one symbol's ticks) and runs the ingestion layer's ``Validator`` over all
+   the messages of a topic in an Arrow batch at once (vectorised; no per-row Python). The Hive
+   query runs it in the executors (``transform``: ``mapInArrow``, one task, so the ODS query
+   always has a core); the ODS query collects the raw messages and runs it on the driver, which
+   needs the rows for the ODS write anyway: that skips the Python-worker round trip (~200 ms of
+   a ~600 ms batch of 2,000 messages, measured). ``ingest_ts`` left null by the feed is set to
+   the message's Kafka timestamp, as the lander does. The validator's clock (for
+   ``future_timestamp``) is the latest Kafka timestamp among the rows it judges, not the wall
+   clock, so a replayed batch is judged exactly as the first time. A message that is not an
+   Arrow stream of its topic's schema becomes one ``malformed`` quarantine row carrying its
+   bytes (as the lander does). Every record ends up accepted, quarantined (a
+   ``QUARANTINE_SCHEMA`` row with its reason) or filtered (symbol outside ``ingest.universe``);
+   the driver checks received = accepted + quarantined + filtered for every batch and fails the
+   batch (and the query) if a row went missing.
 2. ODS first: ``store.write_trades`` / ``store.write_quotes`` (ods/store.py, ``ods.store``): ticks
    keyed by (symbol, ts, seq), a re-delivered row is ignored, so a replayed batch changes nothing.
 3. Hive: the accepted ticks go to ``<warehouse.curated_db>.<speed.realtime_trades_table>`` and
@@ -36,15 +42,17 @@ Each micro-batch (``foreachBatch``):
    ``insertInto(overwrite=True)`` under dynamic partition overwrite, so partitions are registered
    in the metastore and a replayed batch id rewrites exactly its own partitions. Before that, a
    tick whose key the real-time table already holds is quarantined as ``duplicate`` (a producer
-   re-sending, a feed replayed): see ``HiveSink``.
+   re-sending, a feed replayed): see ``HiveSink``. (The ODS needs no such check: its key does it.)
 
 Queries (``--mode``):
 - ``split`` (default): two streaming queries in one application, each with its own checkpoint:
   the ODS query every ``--trigger-ms`` (default ``speed.trigger_ms``) and the Hive query every
-  ``--hive-trigger-ms`` (default 5000). A Hive insert (commit protocol, metastore calls) takes
-  about a second per table, which would otherwise sit in every tick's path to the ODS. Both
-  read the same topics; the Hive query, the lake writer, writes the quarantine table.
+  ``--hive-trigger-ms`` (default 30 s), each in a fair-scheduler pool of its own. A Hive insert
+  (commit protocol, metastore calls) costs 1-2 s per table and batch whatever its size, which in
+  ``single`` mode sits in every tick's path to the ODS; a long Hive interval also pays it rarely.
+  Both queries read the same topics; the Hive query, the lake writer, writes the quarantine table.
 - ``single``: one query that writes the ODS, then Hive, per micro-batch (simpler, slower).
+Measured with benchmarks/speed_layer.py: see the README (speed layer).
 
 Checkpoints: ``<lake.root>/<speed.checkpoint_dir>/<ods|hive|single>``. Restarting from them is
 exactly once in effect: Spark writes a batch's offset range before running it and commits it
@@ -52,13 +60,14 @@ after ``foreachBatch`` returns, so a killed batch is run again with the same id 
 offsets; its decode and validation are pure functions of those messages, the ODS ignores rows it
 already holds, and the Hive writes replace the batch's own partitions. The Hive query keeps the
 per-symbol high-water mark (greatest (ts, seq)) of what it wrote after each batch in
-``<checkpoint>/hive/tradelake_hwm/<batch>.json``; a replay reads the mark of the batch before it,
+``<checkpoint>/tradelake_hwm/<batch>.json``; a replay reads the mark of the batch before it,
 so its duplicate check sees exactly what the first attempt saw.
 
 Restarts: a new checkpoint numbers its batches from 0 again, so it would overwrite the
 partitions of an earlier run; the job refuses to start a new Hive checkpoint while the
 real-time tables hold rows (exit 2): drop them (the batch layer supersedes them) or point
-``speed.checkpoint_dir`` at the old checkpoint.
+``speed.checkpoint_dir`` at the old checkpoint. Switching ``--mode`` means another checkpoint,
+hence the same.
 """  # noqa: E501 (the spark-submit line)
 
 from __future__ import annotations
@@ -272,20 +281,43 @@ def decode_and_validate(batches: Iterable[pa.RecordBatch], topics: dict[str, str
             yield tally_row(kind, received, filtered)
 
 
+def kafka_rows(kafka: DataFrame) -> DataFrame:
+    """The Kafka source columns ``decode_and_validate`` reads."""
+    from pyspark.sql import functions as F
+
+    return kafka.select("topic", "partition", "offset",
+                        F.unix_millis("timestamp").alias("kafka_ts_ms"), "key", "value")
+
+
 def transform(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
               tasks: int | None = None) -> DataFrame:
-    """Kafka source rows -> decoded and validated rows (``DECODED_ARROW``), vectorised.
+    """Kafka source rows -> decoded and validated rows (``DECODED_ARROW``), vectorised, in the
+    executors (``mapInArrow``).
 
     ``tasks``: coalesce to this many Spark tasks first (no shuffle: a Kafka partition, hence a
     symbol, stays in one task), so a micro-batch runs as one wave on a small machine.
     """
-    from pyspark.sql import functions as F
-
-    rows = kafka.select("topic", "partition", "offset",
-                        F.unix_millis("timestamp").alias("kafka_ts_ms"), "key", "value")
+    rows = kafka_rows(kafka)
     if tasks:
         rows = rows.coalesce(tasks)
     return rows.mapInArrow(lambda it: decode_and_validate(it, topics, ingest), decoded_spark_schema())
+
+
+def collect_decoded(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
+                    on_driver: bool, tasks: int | None = None) -> pa.Table:
+    """One micro-batch's decoded rows on the driver, collected once as Arrow.
+
+    ``on_driver``: collect the raw messages and run ``decode_and_validate`` here instead of in
+    the executors. The rows are needed on the driver anyway (the ODS write), and for the small
+    batches of the ODS query this skips the Python-worker round trip of ``mapInArrow`` and the
+    conversion of its output back to rows (measured: ~200 ms of a ~600 ms batch of 2,000
+    messages). Same function, so the same verdicts; it validates the whole batch at once.
+    """
+    if not on_driver:
+        return transform(kafka, topics, ingest, tasks).toArrow()
+    raw = kafka_rows(kafka).toArrow()
+    return pa.Table.from_batches(list(decode_and_validate(raw.to_batches(), topics, ingest)),
+                                 schema=DECODED_ARROW)
 
 
 # -- on the driver: split one collected batch ----------------------------------------------------
@@ -421,6 +453,7 @@ class HiveSink:
         self.state_dir = f"{checkpoint}/{HWM_DIR}"  # relative to the lake root
         self._hwm: HighWater = {}
         self._hwm_batch = -2  # the batch self._hwm follows
+        self.steps_ms: dict[str, float] = {}
 
     # the high-water marks
     def _state_path(self, batch_id: int) -> str:
@@ -547,7 +580,10 @@ class HiveSink:
         df.write.insertInto(self.tables[kind], overwrite=True)
 
     def write(self, outcome: BatchOutcome, batch_id: int) -> BatchOutcome:
-        """Write one batch; returns the outcome as written (duplicates moved to quarantine)."""
+        """Write one batch; returns the outcome as written (duplicates moved to quarantine).
+        ``self.steps_ms`` has the time of each step (dedup, one insert per table, the marks)."""
+        started = time.monotonic()
+        steps: dict[str, float] = {}
         hwm = {k: dict(v) for k, v in self.high_water_before(batch_id).items()}
         kept, quarantine = {}, [outcome.quarantine]
         for kind in KINDS:
@@ -557,13 +593,18 @@ class HiveSink:
         written = BatchOutcome(kept["trade"], kept["quote"], pa.concat_tables(quarantine),
                                outcome.received, outcome.filtered)
         written.check()
+        steps["dedup"], t = (time.monotonic() - started) * 1000, time.monotonic()
         for kind in KINDS:
             if written.table(kind).num_rows:
                 self._insert(kind, written.table(kind), "ts", batch_id)
                 self._merge(hwm, kind, written.table(kind))
+                steps[kind + "s"], t = (time.monotonic() - t) * 1000, time.monotonic()
         if written.quarantine.num_rows:
             self._insert("quarantine", written.quarantine, "ts", batch_id)
+            steps["quarantine"], t = (time.monotonic() - t) * 1000, time.monotonic()
         self._save(batch_id, hwm)
+        steps["marks"] = (time.monotonic() - t) * 1000
+        self.steps_ms = steps
         return written
 
 
@@ -653,6 +694,7 @@ class MicroBatch:
                  progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
                  ) -> None:
         self.name, self.topics, self.ingest, self.tasks = name, topics, ingest, tasks
+        self.decode_on_driver = ods is not None  # latency first where the ODS is written
         self.ods, self.hive, self.progress = ods, hive, progress
         self.stats = QueryStats(name)
 
@@ -661,7 +703,8 @@ class MicroBatch:
         # this query's jobs run in its own fair-scheduler pool: a long Hive job never queues the
         # ODS query's jobs behind it (spark.scheduler.mode=FAIR, see SPARK_CONF)
         df.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", self.name)
-        outcome = split_outcome(transform(df, self.topics, self.ingest, self.tasks).toArrow())
+        outcome = split_outcome(collect_decoded(df, self.topics, self.ingest, self.decode_on_driver,
+                                                self.tasks))
         steps = {"decode": time.monotonic() - started}
         ods_line = hive_line = ""
         if self.ods is not None:
@@ -686,7 +729,8 @@ class MicroBatch:
                 self.stats.hive_rows[k] += written.table(k).num_rows
             self.stats.hive_rows["quarantine"] += written.quarantine.num_rows
             steps["hive"] = time.monotonic() - t
-            hive_line = f"; publish->hive {_pct(lat)}"
+            parts = ", ".join(f"{k} {v:.0f}" for k, v in self.hive.steps_ms.items())
+            hive_line = f"; hive steps ms: {parts}; publish->hive {_pct(lat)}"
         counts = written.check()
         total = time.monotonic() - started
         self.stats.counts.add(counts)

@@ -349,7 +349,8 @@ class BacktestConfig:
         if self.initial_cash <= 0 or self.order_qty <= 0 or self.max_position < 0:
             raise ValueError("intelligence.backtest: need initial_cash > 0, order_qty > 0, max_position >= 0")
         if self.fill_on not in ("next_open", "quote"):
-            raise ValueError(f"intelligence.backtest.fill_on must be next_open or quote, got {self.fill_on!r}")
+            raise ValueError("intelligence.backtest.fill_on must be next_open or quote, "
+                             f"got {self.fill_on!r}")
         if self.commission_model not in ("per_share", "bps", "fixed", "none"):
             raise ValueError("intelligence.backtest.commission_model must be per_share, bps, fixed or none")
         if self.slippage_model not in ("bps", "fixed", "none"):

@@ -14,7 +14,7 @@ from tradelake.config import PROJECT_ROOT
 from tradelake.dist import build
 
 PROBE = """
-import json, spark_jobs.bars, spark_jobs.features, spark_jobs.etl_ticks
+import json, spark_jobs.bars, spark_jobs.features, spark_jobs.etl_ticks, spark_jobs.speed_layer
 from hive.warehouse import ddl_files, statements
 from tradelake.config import load_config, PROJECT_ROOT, CONF_DIR
 cfg = load_config()

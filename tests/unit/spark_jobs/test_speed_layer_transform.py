@@ -18,6 +18,7 @@ from spark_jobs.speed_layer import (
     Histogram,
     HiveSink,
     ReconciliationError,
+    collect_decoded,
     parse_args,
     split_outcome,
     table_columns,
@@ -122,6 +123,12 @@ def test_a_replayed_batch_is_judged_exactly_as_the_first_time(local_spark):
     first = transform(kafka_df(local_spark), TOPICS, IngestConfig(), tasks=1).toArrow()
     again = transform(kafka_df(local_spark), TOPICS, IngestConfig(), tasks=1).toArrow()
     assert first.equals(again)
+
+
+def test_decoding_on_the_driver_gives_the_same_rows_as_in_the_executors(local_spark):
+    in_executors = collect_decoded(kafka_df(local_spark), TOPICS, IngestConfig(), on_driver=False, tasks=1)
+    on_driver = collect_decoded(kafka_df(local_spark), TOPICS, IngestConfig(), on_driver=True)
+    assert on_driver.equals(in_executors.cast(on_driver.schema))
 
 
 def test_symbols_outside_the_universe_are_counted_as_filtered(local_spark):

@@ -413,6 +413,91 @@ class IntelligenceConfig:
 
 
 @dataclass(frozen=True)
+class FixSessionConfig:
+    """Our FIX 4.4 initiator (order_routing/fix_route.py) toward the venue. The password is a
+    secret: environment only (``TRADELAKE_ROUTING__FIX__PASSWORD``), sent as Password (554)."""
+
+    host: str = "127.0.0.1"
+    port: int = 19880
+    sender_comp_id: str = "TRADELAKE"
+    target_comp_id: str = "SIMEX"
+    heartbeat_s: int = 30
+    username: str = ""  # Username (553) on Logon; empty: none sent
+    password: str | None = secret()
+    store_dir: str = "fix/initiator"  # under stack.var_dir: FileStore (sequence numbers, resend) and logs
+    reset_on_logon: bool = False  # keep sequence numbers across restarts: resend/gap-fill recovers
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """The simulated exchange ``tradelake exchange`` (QuickFIX acceptor, a limit order book per
+    symbol). A password set (``TRADELAKE_ROUTING__EXCHANGE__PASSWORD``) makes logons need it."""
+
+    host: str = "127.0.0.1"
+    port: int = 19880
+    comp_id: str = "SIMEX"
+    symbols: tuple[str, ...] = ()  # listed symbols; empty: ingest.simulator_symbols
+    username: str = ""  # required Username (553) when set
+    password: str | None = secret()
+    store_dir: str = "fix/exchange"  # under stack.var_dir
+    tick_size: float = 0.01  # limit prices must be multiples of it
+    price_band_pct: float = 10.0  # limit prices further than this from the mark are rejected
+    liquidity_qty: float = 1000.0  # size the exchange's market maker shows each side of the mark
+    half_spread_bps: float = 2.0  # where it shows it: mark -/+ this
+    marks_from_kafka: bool = True  # follow ingest.topics.trades for marks (else only own trades)
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Pre-trade risk limits (order_routing/risk.py); 0 disables a numeric limit."""
+
+    max_order_qty: float = 10000.0
+    max_order_notional: float = 1000000.0
+    max_position: float = 50000.0  # |units| per symbol, working orders included
+    max_gross_exposure: float = 10000000.0  # sum over symbols of |position| * mark, working included
+    price_collar_pct: float = 5.0  # a limit price further than this from the last trade is refused
+    max_orders_per_s: float = 5000.0  # order-rate throttle (token bucket, 1 s burst)
+    daily_loss_limit: float = 100000.0  # realized + unrealized PnL of the UTC day below -this: no new orders
+    risk_model: str = ""  # a registry model (e.g. risk_ewma) vetoing orders in high-risk regimes; "": off
+    risk_model_max_vol: float = 0.0  # veto when the model's volatility forecast exceeds it; 0: off
+    kill_switch: bool = False  # true: refuse every new order (also `tradelake risk kill`)
+
+    def __post_init__(self) -> None:
+        for name in ("max_order_qty", "max_order_notional", "max_position", "max_gross_exposure",
+                     "price_collar_pct", "max_orders_per_s", "daily_loss_limit", "risk_model_max_vol"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"routing.risk.{name} must be >= 0 (0 disables it), "
+                                 f"got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class RoutingTopicsConfig:
+    """Kafka topics the OMS journals to; the lake lander lands them into trading.* tables."""
+
+    orders: str = "trading.orders"
+    executions: str = "trading.executions"
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Order processing (order_routing/): the route, the FIX session, the exchange, risk."""
+
+    route: str = "fix"  # fix | ib
+    account: str = "DEFAULT"
+    journal_dir: str = "oms"  # under stack.var_dir: the OMS write-ahead journal
+    fix: FixSessionConfig = field(default_factory=FixSessionConfig)
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    topics: RoutingTopicsConfig = field(default_factory=RoutingTopicsConfig)
+    ib_account: str = ""  # IB route: the account orders go to (empty: TWS's only account)
+    ib_client_id: int = 18  # IB route's API client id (market data uses ib.client_id)
+
+    def __post_init__(self) -> None:
+        if self.route not in ("fix", "ib"):
+            raise ValueError(f"routing.route must be fix or ib, got {self.route!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     stack: StackConfig
     postgres: PostgresConfig
@@ -431,6 +516,7 @@ class Config:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     intelligence: IntelligenceConfig = field(default_factory=IntelligenceConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     profile: str = ""  # filled by load_config
     source: str = ""  # the YAML file this came from
 

@@ -33,7 +33,7 @@ _ORDER_FIELDS = ("cl_ord_id", "ts", "symbol", "side", "order_type", "quantity", 
                  "time_in_force", "strategy_id", "status", "account")
 _EXECUTION_FIELDS = ("exec_id", "ts", "symbol", "cl_ord_id", "order_id", "exec_type",
                      "order_status", "side", "last_qty", "last_price", "cum_qty", "leaves_qty",
-                     "avg_price", "commission", "venue")
+                     "avg_price", "commission", "venue", "orig_cl_ord_id", "text")
 
 
 def conform(table: pa.Table, schema: EventSchema) -> pa.Table:

@@ -7,7 +7,8 @@
 - Cancel and cancel/replace requests carry their own new ClOrdID, as in FIX (41 = the order).
 - Everything a venue says about an order is an ``ExecReport`` (FIX 35=8), whatever the route:
   the FIX route and the IB route both turn their venue's messages into these. Its fields are the
-  canonical EXECUTION row (``tradelake/schemas.py``) plus ``orig_cl_ord_id`` and ``text``.
+  canonical EXECUTION row (``tradelake/schemas.py``). A refused cancel is a ``CancelReject``
+  (FIX 35=9). A risk reject is an ExecReport too (exec_type REJECTED, venue RISK, text = reason).
 - A ``Route`` is what the OMS sends through; reports come back through the callback given to
   ``connect`` (on the route's own thread).
 """
@@ -106,8 +107,8 @@ class ReplaceRequest:
 
 @dataclass(frozen=True, slots=True)
 class ExecReport:
-    """What a venue said about an order (FIX 35=8): one canonical EXECUTION row, plus the order a
-    cancel/replace acted on (``orig_cl_ord_id``) and the venue's free text (a reject reason)."""
+    """What a venue said about an order (FIX 35=8): one canonical EXECUTION row, including the
+    order a cancel/replace acted on (``orig_cl_ord_id``, tag 41) and free text (a reject reason, 58)."""
 
     ts: int
     symbol: str
@@ -156,10 +157,34 @@ class ExecReport:
                 "cl_ord_id": self.cl_ord_id, "order_id": self.order_id, "exec_type": self.exec_type,
                 "order_status": self.order_status, "side": self.side, "last_qty": self.last_qty,
                 "last_price": self.last_price, "cum_qty": self.cum_qty, "leaves_qty": self.leaves_qty,
-                "avg_price": self.avg_price, "commission": self.commission, "venue": self.venue}
+                "avg_price": self.avg_price, "commission": self.commission, "venue": self.venue,
+                "orig_cl_ord_id": self.orig_cl_ord_id, "text": self.text}
 
 
-ReportHandler = Callable[[ExecReport], None]
+@dataclass(frozen=True, slots=True)
+class CancelReject:
+    """The venue refused a cancel or cancel/replace (FIX 35=9): request ``cl_ord_id`` on order
+    ``orig_cl_ord_id``, which stays in ``order_status``; ``text`` says why."""
+
+    ts: int
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    order_status: str
+    response_to: str  # "CANCEL" (434=1) or "REPLACE" (434=2)
+    text: str | None = None
+    venue: str = "SIM"
+
+    def __post_init__(self) -> None:
+        for name in ("cl_ord_id", "orig_cl_ord_id", "venue"):
+            _text(name, getattr(self, name))
+        if self.order_status not in ORDER_TRANSITIONS:
+            raise OrderError(f"order_status must be one of {sorted(ORDER_TRANSITIONS)}, "
+                             f"got {self.order_status!r}")
+        if self.response_to not in ("CANCEL", "REPLACE"):
+            raise OrderError(f"response_to must be CANCEL or REPLACE, got {self.response_to!r}")
+
+
+ReportHandler = Callable[[ExecReport | CancelReject], None]
 
 
 class Route(Protocol):

@@ -150,6 +150,8 @@ EXECUTION = EventSchema("execution", (
     _f("avg_price", "float64", "average fill price so far; 0 if nothing filled"),
     _f("commission", "float64", "commission charged; null if not reported", nullable=True),
     _f("venue", "string", "broker or venue that sent the report"),
+    _f("orig_cl_ord_id", "string", "order a cancel/replace acted on (FIX OrigClOrdID)", nullable=True),
+    _f("text", "string", "free text, e.g. a reject reason (FIX Text)", nullable=True),
 ), key=("ts", "symbol", "exec_id"), doc="An execution report (FIX 35=8) from a broker.")
 
 SIGNAL = EventSchema("signal", (

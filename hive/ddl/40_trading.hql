@@ -43,7 +43,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.executions (
   `leaves_qty` DOUBLE COMMENT 'quantity still open',
   `avg_price` DOUBLE COMMENT 'average fill price so far; 0 if nothing filled',
   `commission` DOUBLE COMMENT 'commission charged; null if not reported',
-  `venue` STRING COMMENT 'broker or venue that sent the report'
+  `venue` STRING COMMENT 'broker or venue that sent the report',
+  `orig_cl_ord_id` STRING COMMENT 'order a cancel/replace acted on (FIX OrigClOrdID)',
+  `text` STRING COMMENT 'free text, e.g. a reject reason (FIX Text)'
 )
 COMMENT 'An execution report (FIX 35=8) from a broker.'
 PARTITIONED BY (

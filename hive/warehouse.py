@@ -47,6 +47,7 @@ def hive_vars(cfg: Config) -> dict[str, str]:
         "trades_table": table_name(topics.trades), "quotes_table": table_name(topics.quotes),
         "bars_table": table_name(topics.bars),
         "quarantine_topic": topics.quarantine, "quarantine_table": table_name(topics.quarantine),
+        "orders_topic": cfg.routing.topics.orders, "executions_topic": cfg.routing.topics.executions,
         "rt_trades_table": cfg.speed.realtime_trades_table,
         "rt_quotes_table": cfg.speed.realtime_quotes_table,
     }

@@ -8,13 +8,14 @@ from ingestion.lander import Lander, TopicSpec
 from ingestion.raw_tables import HiveRegistrar
 from tradelake.config import Config
 from tradelake.lakefs import LakeFS, lake_fs
-from tradelake.schemas import BAR, QUOTE, TRADE, arrow_schema
+from tradelake.schemas import BAR, EXECUTION, ORDER, QUOTE, TRADE, arrow_schema
 
 log = logging.getLogger(__name__)
 
 
 def topic_specs(cfg: Config, only: list[str] | None = None) -> list[TopicSpec]:
-    """The landed topics of a profile: market data to the raw zone, rejects to quarantine."""
+    """The landed topics of a profile: market data and the OMS journal (orders, executions) to
+    the raw zone, rejects to quarantine."""
     from ingestion.quarantine import QUARANTINE_SCHEMA
 
     t, zones = cfg.ingest.topics, cfg.lander
@@ -23,6 +24,8 @@ def topic_specs(cfg: Config, only: list[str] | None = None) -> list[TopicSpec]:
         TopicSpec(t.quotes, "quote", arrow_schema(QUOTE), zones.raw_zone),
         TopicSpec(t.bars, "bar", arrow_schema(BAR), zones.raw_zone),
         TopicSpec(t.quarantine, "quarantine", QUARANTINE_SCHEMA, zones.quarantine_zone),
+        TopicSpec(cfg.routing.topics.orders, "order", arrow_schema(ORDER), zones.raw_zone),
+        TopicSpec(cfg.routing.topics.executions, "execution", arrow_schema(EXECUTION), zones.raw_zone),
     ]
     if only:
         unknown = set(only) - {s.topic for s in specs}

@@ -3,7 +3,8 @@
 The tables are defined once, in ``hive/ddl/10_raw.hql``: one external, ``dt``-partitioned Parquet
 table per landed topic (``raw.md_trades`` over ``<lake>/raw/md.trades/``, the event's columns
 plus Kafka provenance) and one per kind of historical file (``raw.files_trade`` over
-``<lake>/raw/files.trade/``). Partitions are added as the lander creates ``dt=`` folders;
+``<lake>/raw/files.trade/``). The OMS journal's topics land in the raw zone too, but their tables
+are the warehouse's ``trading.orders`` and ``trading.executions`` (``hive/ddl/40_trading.hql``). Partitions are added as the lander creates ``dt=`` folders;
 ``ALTER TABLE ... ADD IF NOT EXISTS`` makes that idempotent.
 """
 
@@ -26,17 +27,21 @@ class HiveRegistrar:
         self.hive = cfg.hive
         self.database = cfg.warehouse.raw_db
         ddl = statements(cfg)
-        self._database_sql = next(s.sql for s in ddl if s.kind == "DATABASE" and s.name == self.database)
+        self._database_sql = {s.name: s.sql for s in ddl if s.kind == "DATABASE"}
         self._table_sql = {s.name: s.sql for s in ddl if s.kind == "TABLE"}
+        trading = cfg.warehouse.trading_db
+        self._tables = {cfg.routing.topics.orders: f"{trading}.orders",
+                        cfg.routing.topics.executions: f"{trading}.executions"}
         self._conn = None
         self._created: set[str] = set()
         self._known: set[tuple[str, str]] = set()
 
     def table(self, topic: str) -> str:
-        """``md.trades`` -> ``raw.md_trades``; a topic without DDL is an error."""
-        name = f"{self.database}.{table_name(topic)}"
+        """``md.trades`` -> ``raw.md_trades`` (the journal's topics: ``trading.*``); a topic
+        without DDL is an error."""
+        name = self._tables.get(topic) or f"{self.database}.{table_name(topic)}"
         if name not in self._table_sql:
-            raise KeyError(f"no raw table for topic {topic!r} in hive/ddl/10_raw.hql ({name})")
+            raise KeyError(f"no table for topic {topic!r} in hive/ddl/*.hql ({name})")
         return name
 
     def _cursor(self):
@@ -48,7 +53,7 @@ class HiveRegistrar:
         table = self.table(topic)
         if table not in self._created:
             with self._cursor() as cur:
-                cur.execute(self._database_sql)
+                cur.execute(self._database_sql[table.split(".")[0]])
                 cur.execute(self._table_sql[table])
             self._created.add(table)
         return table

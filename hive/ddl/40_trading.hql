@@ -3,6 +3,9 @@
 -- Applied by `tradelake hive apply` (and by the Spark jobs before they write), idempotently.
 -- ${hivevar:...} values come from the profile (conf/*.yaml); with beeline pass them yourself:
 --   beeline -u "jdbc:hive2://127.0.0.1:10010/default;auth=noSasl" --hivevar lake_root=hdfs://... -f hive/ddl/40_trading.hql
+-- orders and executions are the OMS journal's Kafka topics (routing.topics) as the lake lander lands
+-- them: <lake>/<raw zone>/<topic>/dt=.../ (immutable; each file also carries its Kafka provenance
+-- columns, which these tables do not list). The lander registers their partitions.
 -- Column types follow tradelake/schemas.py (tests/unit/test_hive_ddl.py keeps them in step).
 
 CREATE DATABASE IF NOT EXISTS ${hivevar:trading_db}
@@ -26,7 +29,7 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/orders';
+LOCATION '${hivevar:lake_root}/${hivevar:raw_zone}/${hivevar:orders_topic}';
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.executions (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
@@ -52,7 +55,7 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/${hivevar:trading_db}/executions';
+LOCATION '${hivevar:lake_root}/${hivevar:raw_zone}/${hivevar:executions_topic}';
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:trading_db}.signals (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',

@@ -24,13 +24,41 @@ Client -> server requests answered (every request, answered or not, is kept in `
  99  reqCompletedOrders       102 completedOrdersEnd
   6  reqAccountUpdates        54 accountDownloadEnd (when subscribing)
  76  reqAccountUpdatesMulti   74 accountUpdateMultiEnd
-  7  reqExecutions            55 execDetailsEnd
+  7  reqExecutions            11 execDetails (the request's reqId) + 59 commissionReport per
+                              past execution (all sessions, as TWS re-sends them), 55 end
   9  reqContractDetails       10 contractDetails + 52 contractDetailsEnd; 4 error 200 if the
                               symbol is not scripted
  97  reqTickByTickData        99 tickByTick: type 2 (AllLast) per scripted trade for
                               "AllLast", type 3 (BidAsk) per scripted quote for "BidAsk";
                               4 error for a symbol listed in ``reject``
+  3  placeOrder, new id       5 openOrder + 3 orderStatus Submitted, then the fills (below);
+                              4 error 201 "Order rejected - reason:..." for a symbol in
+                              ``order_reject`` (the order is not kept)
+  3  placeOrder, known id     (IB's modify) 5 openOrder + 3 orderStatus with the new values,
+                              then fills if it became marketable; 4 error 104 if it is done
+  4  cancelOrder              4 error 202 "Order Canceled - reason:" + 3 orderStatus
+                              Cancelled; 4 error 10147 (unknown id) / 10148 (done order)
+  5  reqOpenOrders            5 openOrder + 3 orderStatus per working order of this client,
+                              then 53 openOrderEnd
+ 99  reqCompletedOrders       101 completedOrder per done (filled/cancelled) order, 102 end
 ==== ======================== ==========================================================
+
+Orders (kept across client connections, as TWS keeps them; ``orders`` by IB order id): an order
+is marketable when its symbol has a ``marks`` price and it is a market order or a limit at or
+through the mark. A marketable order fills at the mark, in executions of at most ``max_lot``
+shares, while the symbol's ``liquidity`` (shares, consumed; unlimited if absent) lasts; the
+rest keeps working (``Submitted``). Each execution sends, in ``fill_order``: ``"exec"`` 11
+execDetails (reqId -1), ``"commission"`` 59 commissionReport (``commission_per_share``, at least
+1.00 per execution, as IB's fixed pricing; ``None``: no report), ``"status"`` 3 orderStatus
+(Submitted with the filled quantity, or Filled). ``drop_client()`` hangs up on the client.
+Exec ids look like IB's (``0000e0d5.<permId hex>.01.01``).
+
+Field layouts (server version 178): openOrder has no version field, contract without
+primaryExchange, no faProfile (>= 177), then duration, postToAts, autoCancelParent and the five
+PEG fields (>= 170); completedOrder likewise without orderId/clientId; execDetails has no
+version field and ends with pendingPriceRevision (>= 178); orderStatus has no version field and
+ends with mktCapPrice; commissionReport is [59, 1, execId, commission, currency, realizedPNL,
+yield, yieldRedemptionDate]; error is [4, 2, reqId (the order id), code, text, json].
 
 Scripted data: ``ticks={"AAPL": [(time_s, price, size, exchange[, conditions]), ...]}`` and
 ``quotes={"AAPL": [(time_s, bid, bid_size, ask, ask_size), ...]}``, sent as they are (a price of

@@ -70,12 +70,14 @@ n-th tick sent, to play a TWS that goes away mid-stream.
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 Trade = tuple[Any, ...]  # (time_s, price, size, exchange) or (..., exchange, conditions)
 Quote = tuple[float, float, float, float, float]  # (time_s, bid, bid_size, ask, ask_size)
@@ -83,6 +85,50 @@ Quote = tuple[float, float, float, float, float]  # (time_s, bid, bid_size, ask,
 _LEN = struct.Struct(">I")
 _MIN_VERSION = 166  # error messages carry advancedOrderRejectJson from here on; we always send it
 _TICK_TYPES = {"AllLast": 2, "BidAsk": 3}  # tick-by-tick request name -> tickByTick type field
+_DONE = ("Filled", "Cancelled", "ApiCancelled", "Inactive")  # IB order states that are final
+_FILL_MESSAGES = ("exec", "commission", "status")
+
+
+@dataclass
+class FakeOrder:
+    """An order as the fake TWS keeps it."""
+
+    order_id: int
+    client_id: int
+    perm_id: int
+    symbol: str
+    action: str  # BUY | SELL
+    quantity: float
+    order_type: str  # MKT | LMT
+    limit_price: float | None
+    tif: str
+    account: str
+    order_ref: str
+    status: str = "Submitted"
+    filled: float = 0.0
+    notional: float = 0.0
+    last_price: float = 0.0
+
+    @property
+    def remaining(self) -> float:
+        return self.quantity - self.filled
+
+    @property
+    def avg_price(self) -> float:
+        return self.notional / self.filled if self.filled else 0.0
+
+
+class FakeExecution(NamedTuple):
+    """One execution, kept for reqExecutions."""
+
+    exec_id: str
+    order: FakeOrder
+    shares: float
+    price: float
+    cum_qty: float
+    avg_price: float
+    time: str  # "YYYYmmdd HH:MM:SS UTC", as TWS writes it
+    commission: float | None
 
 
 class _Hangup(Exception):
@@ -97,7 +143,11 @@ class FakeTws:
     def __init__(self, ticks: Mapping[str, Iterable[Trade]] | None = None,
                  quotes: Mapping[str, Iterable[Quote]] | None = None, *,
                  account: str = "DU123456", reject: Mapping[str, tuple[int, str]] | None = None,
-                 disconnect_after: int | None = None) -> None:
+                 disconnect_after: int | None = None, marks: Mapping[str, float] | None = None,
+                 liquidity: Mapping[str, float] | None = None, max_lot: float | None = None,
+                 commission_per_share: float | None = 0.005,
+                 order_reject: Mapping[str, str] | None = None,
+                 fill_order: Sequence[str] = _FILL_MESSAGES) -> None:
         self.ticks = {sym: [tuple(t) for t in rows] for sym, rows in (ticks or {}).items()}
         self.quotes = {sym: [tuple(q) for q in rows] for sym, rows in (quotes or {}).items()}
         self.account = account
@@ -107,6 +157,17 @@ class FakeTws:
         self.received: list[tuple[str, ...]] = []  # every client message, fields as sent
         self.ticks_sent = 0
         self.conids = {sym: 265598 + i for i, sym in enumerate(sorted({*self.ticks, *self.quotes}))}
+        self.marks = dict(marks or {})
+        self.liquidity = dict(liquidity or {})
+        self.max_lot = max_lot
+        self.commission_per_share = commission_per_share
+        self.order_reject = dict(order_reject or {})
+        if sorted(fill_order) != sorted(_FILL_MESSAGES):
+            raise ValueError(f"fill_order must order {_FILL_MESSAGES}, got {fill_order!r}")
+        self.fill_order = tuple(fill_order)
+        self.orders: dict[int, FakeOrder] = {}
+        self.executions: list[FakeExecution] = []
+        self.client_id: int | None = None  # of the connected (or last) client
         self._closed = threading.Event()
         self._client_gone = threading.Event()
         self._conn: socket.socket | None = None
@@ -138,6 +199,10 @@ class FakeTws:
     def tick_by_tick_requests(self) -> list[tuple[str, str, int]]:
         """``(symbol, tick type, conId)`` of each reqTickByTickData (97) the client sent."""
         return [(f[3], f[14], int(f[2])) for f in self.requests(97)]
+
+    def drop_client(self) -> None:
+        """Hang up on the connected client (TWS restarting, a network cut); keep listening."""
+        self._drop_client()
 
     def wait_client_gone(self, timeout: float = 5.0) -> bool:
         """Block until a client connection has ended (so its last messages are recorded)."""
@@ -182,19 +247,35 @@ class FakeTws:
         """Reply to one client message; ids and layouts as in the module docstring."""
         msg_id = int(f[0])
         if msg_id == 71:
+            self.client_id = int(f[2])
             self._send(conn, 15, 1, self.account)
-            self._send(conn, 9, 1, 1)
+            self._send(conn, 9, 1, max(self.orders, default=0) + 1)  # nextValidId
         elif msg_id == 61:
             self._send(conn, 62, 1)
+        elif msg_id == 3:
+            self._place_order(conn, f)
+        elif msg_id == 4:
+            self._cancel_order(conn, int(f[2]))
         elif msg_id == 5:
+            for order in self.orders.values():
+                if order.status not in _DONE and order.client_id == self.client_id:
+                    self._open_order(conn, order)
+                    self._order_status(conn, order)
             self._send(conn, 53, 1)
         elif msg_id == 99:
+            for order in self.orders.values():
+                if order.status in ("Filled", "Cancelled"):
+                    self._completed_order(conn, order)
             self._send(conn, 102)
         elif msg_id == 6 and f[2] == "1":
             self._send(conn, 54, 1, f[3])
         elif msg_id == 76:
             self._send(conn, 74, 1, f[2])
-        elif msg_id == 7:
+        elif msg_id == 7:  # [7, 3, reqId, clientId, acctCode, time, symbol, secType, exchange, side]
+            for execution in self.executions:
+                if f[6] in ("", execution.order.symbol):
+                    self._exec_details(conn, f[2], execution)
+                    self._commission_report(conn, execution)
             self._send(conn, 55, 1, f[2])
         elif msg_id == 9:
             self._contract_details(conn, req_id=f[2], symbol=f[4])
@@ -226,6 +307,131 @@ class FakeTws:
                 self._send(conn, 99, req_id, _TICK_TYPES["BidAsk"], int(time_s), bid, ask, bid_size,
                            ask_size, 0)
                 self._count_tick()
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def _place_order(self, conn: socket.socket, f: tuple[str, ...]) -> None:
+        """placeOrder at >= 145: [3, orderId, contract (12 fields, primaryExchange included),
+        secIdType, secId, action, totalQuantity, orderType, lmtPrice, auxPrice, tif, ocaGroup,
+        account, openClose, origin, orderRef, transmit, ...]."""
+        order_id, symbol = int(f[1]), f[3]
+        values = {"action": f[16], "quantity": float(f[17]), "order_type": f[18],
+                  "limit_price": float(f[19]) if f[19] else None, "tif": f[21], "order_ref": f[26]}
+        order = self.orders.get(order_id)
+        if order is None:
+            if symbol in self.order_reject:
+                self._error(conn, str(order_id), 201, f"Order rejected - reason:{self.order_reject[symbol]}")
+                return
+            self.conids.setdefault(symbol, 300000 + len(self.conids))
+            order = FakeOrder(order_id, self.client_id or 0, 1_000_000 + len(self.orders) + 1, symbol,
+                              account=f[23] or self.account, **values)
+            self.orders[order_id] = order
+        elif order.status in _DONE:
+            self._error(conn, str(order_id), 104, f"Cannot modify an order that is {order.status}")
+            return
+        else:
+            for name, value in values.items():
+                setattr(order, name, value)
+        self._open_order(conn, order)
+        self._order_status(conn, order)
+        self._match(conn, order)
+
+    def _cancel_order(self, conn: socket.socket, order_id: int) -> None:
+        order = self.orders.get(order_id)
+        if order is None:
+            self._error(conn, str(order_id), 10147,
+                        f"OrderId {order_id} that needs to be cancelled is not found.")
+        elif order.status in _DONE:
+            self._error(conn, str(order_id), 10148, f"OrderId {order_id} that needs to be cancelled cannot "
+                        f"be cancelled, state: {order.status}.")
+        else:
+            order.status = "Cancelled"
+            self._error(conn, str(order_id), 202, "Order Canceled - reason:")
+            self._order_status(conn, order)
+
+    def _match(self, conn: socket.socket, order: FakeOrder) -> None:
+        """Fill what is marketable (see the module docstring)."""
+        mark = self.marks.get(order.symbol)
+        if mark is None or order.status in _DONE:
+            return
+        if order.order_type == "LMT" and order.limit_price is not None and (
+                mark > order.limit_price if order.action == "BUY" else mark < order.limit_price):
+            return
+        while order.remaining > 0 and (available := self.liquidity.get(order.symbol, math.inf)) > 0:
+            shares = min(order.remaining, available, self.max_lot or math.inf)
+            if order.symbol in self.liquidity:
+                self.liquidity[order.symbol] = available - shares
+            order.filled += shares
+            order.notional += shares * mark
+            order.last_price = mark
+            if order.remaining <= 0:
+                order.status = "Filled"
+            commission = (None if self.commission_per_share is None
+                          else round(max(1.0, shares * self.commission_per_share), 4))
+            execution = FakeExecution(f"0000e0d5.{order.perm_id:08x}.{len(self.executions) + 1:02d}.01",
+                                      order, shares, mark, order.filled, order.avg_price,
+                                      time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime()), commission)
+            self.executions.append(execution)
+            for message in self.fill_order:
+                if message == "exec":
+                    self._exec_details(conn, "-1", execution)
+                elif message == "commission":
+                    self._commission_report(conn, execution)
+                else:
+                    self._order_status(conn, order)
+
+    def _contract(self, symbol: str) -> tuple[object, ...]:
+        """conId, symbol, secType, lastTradeDate, strike, right, multiplier, exchange, currency,
+        localSymbol, tradingClass (no primaryExchange in these server messages)."""
+        return self.conids.get(symbol, 0), symbol, "STK", "", 0, "", "", "SMART", "USD", symbol, "NMS"
+
+    def _open_order(self, conn: socket.socket, o: FakeOrder) -> None:
+        lmt = "" if o.limit_price is None else o.limit_price
+        self._send(conn, 5, o.order_id, *self._contract(o.symbol),
+                   # action .. faPercentage (21 order fields; the 18th is the old sharesAllocation)
+                   o.action, o.quantity, o.order_type, lmt, "", o.tif, "", o.account, "", 0, o.order_ref,
+                   o.client_id, o.perm_id, 0, 0, 0, "", "", "", "", "",
+                   *[""] * 29,  # modelCode .. deltaNeutralAuxPrice (no delta-neutral order type)
+                   *[""] * 7,  # continuousUpdate .. comboLegsDescrip
+                   0, 0, 0,  # combo legs, order combo legs, smart combo routing params
+                   "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement (unset)
+                   "",  # hedgeType
+                   "", "", "", "", 0,  # optOutSmartRouting .. notHeld, no delta-neutral contract
+                   "",  # algoStrategy
+                   "", 0, o.status,  # solicited, whatIf, the order state's status
+                   *[""] * 16,  # margins, commission fields, warningText, randomizeSize/Price
+                   0,  # conditions
+                   *[""] * 16,  # adjustedOrderType .. usePriceMgmtAlgo
+                   *[""] * 8)  # duration, postToAts, autoCancelParent, the five PEG fields
+
+    def _completed_order(self, conn: socket.socket, o: FakeOrder) -> None:
+        lmt = "" if o.limit_price is None else o.limit_price
+        self._send(conn, 101, *self._contract(o.symbol),
+                   o.action, o.quantity, o.order_type, lmt, "", o.tif, "", o.account, "", 0, o.order_ref,
+                   o.perm_id, 0, 0, 0, "", "", "", "",  # permId .. faPercentage
+                   *[""] * 23,  # modelCode .. deltaNeutralAuxPrice
+                   *[""] * 5,  # continuousUpdate .. comboLegsDescrip
+                   0, 0, 0, "", "", "", "",  # legs, params, scale (unset), hedgeType
+                   "", "", "", 0, "",  # clearingAccount, clearingIntent, notHeld, no dnc, algoStrategy
+                   "", o.status, "", "",  # solicited, status, randomizeSize, randomizePrice
+                   0,  # conditions
+                   *[""] * 6, o.filled, *[""] * 6,  # trailStopPrice .. filledQuantity .. parentPermId
+                   time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime()), o.status,  # completedTime/Status
+                   *[""] * 5)  # the five PEG fields
+
+    def _order_status(self, conn: socket.socket, o: FakeOrder) -> None:
+        self._send(conn, 3, o.order_id, o.status, o.filled, o.remaining, o.avg_price, o.perm_id, 0,
+                   o.last_price, o.client_id, "", "")
+
+    def _exec_details(self, conn: socket.socket, req_id: str, e: FakeExecution) -> None:
+        o = e.order
+        self._send(conn, 11, req_id, o.order_id, *self._contract(o.symbol), e.exec_id, e.time, o.account,
+                   "ISLAND", "BOT" if o.action == "BUY" else "SLD", e.shares, e.price, o.perm_id,
+                   o.client_id, 0, e.cum_qty, e.avg_price, o.order_ref, "", "", "", 1, 0)
+
+    def _commission_report(self, conn: socket.socket, e: FakeExecution) -> None:
+        if e.commission is not None:
+            self._send(conn, 59, 1, e.exec_id, e.commission, "USD", "", "", "")
 
     def _count_tick(self) -> None:
         self.ticks_sent += 1

@@ -1,0 +1,112 @@
+"""The live execution client: the intelligence engine's orders go through the router's OMS.
+
+One kernel for backtest and live (NautilusTrader's habit): the same ``Engine`` and strategies run
+with ``SimulatedExecution`` in a backtest and with ``OmsExecution`` here; only the clock and this
+client differ. Intents pass the engine's checks, then the OMS's pre-trade risk, then the route.
+
+Fills arrive on the route's thread; the engine is single-threaded, so they are queued and handed
+to ``engine.on_fill`` on the engine's thread, before the next event (``events()`` wraps the
+source; live sources yield a heartbeat at least every poll, so a fill waits < ~50 ms).
+
+ClOrdIDs: the engine numbers its orders from 1 in every run; a run prefix (start time) keeps them
+unique across restarts, as FIX requires. A restarted router's engine starts from the OMS's
+recovered positions (one synthetic ``RESTORE`` fill per open position at its average price).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from intelligence.domain import BUY, SELL, Bar, Fill, OrderIntent, Quote
+
+if TYPE_CHECKING:
+    from intelligence.engine import Engine
+    from order_routing.events import ExecReport
+    from order_routing.router import Router
+
+log = logging.getLogger(__name__)
+
+
+class OmsExecution:
+    def __init__(self, router: Router, run_prefix: str | None = None) -> None:
+        self.router = router
+        self.working: dict[str, float] = {}  # the engine's view: symbols with open orders only
+        self.engine: Engine | None = None
+        self.prefix = run_prefix or f"R{time.time_ns() // 1_000_000:x}-"
+        self._reports: collections.deque = collections.deque()  # appended on the route's thread
+        self.submitted = self.rejected = self.fills = 0
+        router.oms.subscribe(self)
+
+    # -- ExecutionClient ----------------------------------------------------------------------------
+    def bind(self, engine: Engine) -> None:
+        self.engine = engine
+        now = time.time_ns()
+        for symbol, pos in self.router.oms.positions().items():
+            if pos.quantity:
+                engine.portfolio.apply_fill(Fill(now, symbol, f"RESTORE-{symbol}", "RESTORE",
+                                                 BUY if pos.quantity > 0 else SELL, abs(pos.quantity),
+                                                 pos.avg_price, venue="RESTORE"))
+        for order in self.router.oms.open_orders():
+            self._sync(order.symbol)
+
+    def submit(self, intent: OrderIntent) -> None:
+        intent = dataclasses.replace(intent, cl_ord_id=self.prefix + intent.cl_ord_id)
+        order = self.router.submit(intent)
+        self.submitted += 1
+        if order.status == "REJECTED":
+            self.rejected += 1
+        else:
+            self.working[intent.symbol] = self.working.get(intent.symbol, 0.0) + intent.signed_quantity
+
+    def working_qty(self, symbol: str) -> float:
+        return self.working.get(symbol, 0.0)
+
+    def on_bar(self, bar: Bar) -> None:  # the venue fills, not the bars
+        pass
+
+    def on_quote(self, quote: Quote) -> None:
+        pass
+
+    # -- OMS listener (route's thread) --------------------------------------------------------------
+    def on_order(self, row: dict[str, Any]) -> None:
+        pass
+
+    def on_execution(self, report: ExecReport) -> None:
+        self._reports.append(report)
+
+    # -- engine thread ------------------------------------------------------------------------------
+    def _sync(self, symbol: str) -> None:
+        qty = self.router.oms.working_qty(symbol)
+        if abs(qty) > 1e-9:
+            self.working[symbol] = qty
+        else:
+            self.working.pop(symbol, None)
+
+    def drain(self) -> None:
+        reports, engine = self._reports, self.engine
+        while reports:
+            report = reports.popleft()
+            if report.exec_type == "TRADE" and engine is not None:
+                self.fills += 1
+                engine.on_fill(Fill(report.ts, report.symbol, report.exec_id, report.cl_ord_id, report.side,
+                                    report.last_qty, report.last_price, report.commission or 0.0,
+                                    report.venue))
+            self._sync(report.symbol)
+
+    def events(self, source: Iterable[Bar | Quote | None]) -> Iterator[Bar | Quote | None]:
+        """The source's events, with queued fills delivered and marks updated before each."""
+        mark = self.router.mark
+        for event in source:
+            if self._reports:
+                self.drain()
+            if type(event) is Bar:
+                mark(event.symbol, event.close)
+            elif event is not None:
+                mark(event.symbol, (event.bid_price + event.ask_price) / 2)
+            yield event
+        self.drain()

@@ -129,7 +129,8 @@ class PreTradeRisk:
         self.kill_switch = kill_switch
         self._capacity = max(self.max_orders_per_s, 1.0)  # a one-second burst (at least one order)
         self._tokens = self._capacity  # the bucket starts full
-        self._refilled_ns: int | None = None
+        self._per_ns = self.max_orders_per_s / NS_PER_S
+        self._refilled_ns = 0
         self._day = -1
         self._day_start_pnl = 0.0
 
@@ -140,7 +141,17 @@ class PreTradeRisk:
 
     def day_pnl(self, oms: OrderManager) -> float:
         """P&L since the start of the current UTC day (as far as this process has seen it)."""
-        total = oms.pnl(self.marks)["total"]
+        # OrderManager.pnl() inlined (no summary dict, no second lock): this runs for every order
+        # that adds risk while a daily loss limit is set.
+        total, marks, fallback = 0.0, self.marks, oms.marks
+        for pos in oms.positions_view():
+            total += pos.realized_pnl - pos.commission
+            if pos.quantity:
+                mark = marks.get(pos.symbol)
+                if mark is None:
+                    mark = fallback.get(pos.symbol)
+                if mark is not None:
+                    total += pos.quantity * (mark - pos.avg_price)
         day = self.clock() // NS_PER_DAY
         if day != self._day:
             self._day, self._day_start_pnl = day, total
@@ -194,7 +205,7 @@ class PreTradeRisk:
                 return (f"MAX_POSITION: {symbol} would be {_n(after)} with working orders, "
                         f"limit {_n(self.max_position)}")
         if self.max_gross_exposure:
-            gross = self._gross(oms, symbol, buy, add, price, replacing)
+            gross = self._gross(oms, symbol, buy, same_side + add, price)
             if gross > self.max_gross_exposure + EPSILON:
                 return f"MAX_GROSS_EXPOSURE: {_n(gross)} > {_n(self.max_gross_exposure)}"
         if not (self.daily_loss_limit or (self.risk_model_max_vol and self.risk_model is not None)):
@@ -215,39 +226,37 @@ class PreTradeRisk:
                 return f"RISK_MODEL: {symbol} volatility forecast {vol:.6g} > {_n(self.risk_model_max_vol)}"
         return None
 
-    def _gross(self, oms: OrderManager, symbol: str, buy: bool, add: float, price: float | None,
-               replacing: Order | None) -> float:
-        gross = 0.0
+    def _gross(self, oms: OrderManager, symbol: str, buy: bool, side_total: float,
+               price: float | None) -> float:
+        """Gross exposure with the order: ``side_total`` is the order's side of its symbol, the
+        working quantity there included."""
+        gross, marks = 0.0, self.marks
         for book in oms.positions_view():
-            long_side, short_side = book.working_buy, book.working_sell
+            q, long_side, short_side = book.quantity, book.working_buy, book.working_sell
             if book.symbol == symbol:
-                if replacing is not None:
-                    if buy:
-                        long_side -= replacing.working
-                    else:
-                        short_side -= replacing.working
                 if buy:
-                    long_side += add
+                    long_side = side_total
                 else:
-                    short_side += add
-            worst = max(abs(book.quantity + long_side), abs(book.quantity - short_side))
-            if not worst:
-                continue
-            mark = self.marks.get(book.symbol)
-            if mark is None:
-                mark = price if book.symbol == symbol and price is not None else book.avg_price
-            gross += worst * mark
+                    short_side = side_total
+            up, down = abs(q + long_side), abs(q - short_side)
+            worst = up if up > down else down
+            if worst:
+                mark = marks.get(book.symbol)
+                if mark is None:
+                    mark = price if book.symbol == symbol and price is not None else book.avg_price
+                gross += worst * mark
         return gross
 
     def _throttle(self) -> str | None:
         now = self.clock()
-        rate = self.max_orders_per_s
-        last = self._refilled_ns
-        if last is not None and now > last:
-            self._tokens = min(self._capacity, self._tokens + (now - last) * rate / NS_PER_S)
-        if last is None or now > last:
+        tokens = self._tokens
+        if now > self._refilled_ns:  # a clock going back refills nothing
+            tokens += (now - self._refilled_ns) * self._per_ns
+            if tokens > self._capacity:
+                tokens = self._capacity
             self._refilled_ns = now
-        if self._tokens < 1.0:
-            return f"THROTTLE: more than {_n(rate)} orders/s"
-        self._tokens -= 1.0
+        if tokens < 1.0:
+            self._tokens = tokens
+            return f"THROTTLE: more than {_n(self.max_orders_per_s)} orders/s"
+        self._tokens = tokens - 1.0
         return None

@@ -426,7 +426,8 @@ def _drive(oms: OrderManager, data: st.DataObject, steps: int) -> None:
                 requests[o.cl_ord_id] = oms.replace(o.cl_ord_id, quantity=o.cum_qty + more)
         elif action in ("answer", "reject") and (o := pick("PENDING_CANCEL", "PENDING_REPLACE")):
             rid, by_fills = requests[o.cl_ord_id], "PARTIALLY_FILLED" if o.cum_qty else "NEW"
-            if action == "reject" or oms.order(rid).quantity < o.cum_qty:  # (filled past the new size)
+            too_small = o.status == "PENDING_REPLACE" and oms.order(rid).quantity < o.cum_qty
+            if action == "reject" or too_small:  # (the venue refuses a replace below the filled size)
                 oms.apply(CancelReject(step, rid, o.cl_ord_id, by_fills, o.status[8:]))
             elif o.status == "PENDING_CANCEL":
                 venue(report(oms, o.cl_ord_id, "CANCELED", "CANCELED", as_id=rid, orig_cl_ord_id=o.cl_ord_id))

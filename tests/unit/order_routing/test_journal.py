@@ -1,0 +1,96 @@
+"""The OMS journal: write-ahead order, torn tails, gaps, and replay into the same OMS state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from intelligence.domain import OrderIntent
+from order_routing.events import ExecReport
+from order_routing.journal import Journal, last_seq, read_journal
+from order_routing.oms import OrderManager
+
+
+class RecordingRoute:
+    """A route that records what is sent and checks the journal already holds it (write-ahead)."""
+
+    venue = "TEST"
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal, self.sent = journal, []
+
+    def connect(self, on_report, timeout_s=30.0): ...
+    def send_new(self, order):
+        rows = [row for _, kind, row in read_journal(self.journal.path) if kind == "order"]
+        assert rows[-1]["cl_ord_id"] == order.cl_ord_id and rows[-1]["status"] == "PENDING_NEW"
+        self.sent.append(order)
+    def send_cancel(self, request): self.sent.append(request)
+    def send_replace(self, request): self.sent.append(request)
+    def request_status(self, cl_ord_id, symbol, side): ...
+    def close(self): ...
+
+
+def _fill(cl_ord_id: str, exec_id: str, qty: float, cum: float, leaves: float, price: float) -> ExecReport:
+    return ExecReport(ts=2, symbol="AAPL", exec_id=exec_id, cl_ord_id=cl_ord_id, exec_type="TRADE",
+                      order_status="FILLED" if leaves == 0 else "PARTIALLY_FILLED", side="B",
+                      last_qty=qty, last_price=price, cum_qty=cum, leaves_qty=leaves, avg_price=price)
+
+
+def test_every_change_is_journaled_before_it_is_sent_and_replays_to_the_same_state(tmp_path):
+    journal = Journal(tmp_path)
+    route = RecordingRoute(journal)
+    oms = OrderManager(route, clock=iter(range(1, 10_000)).__next__)
+    oms.subscribe(journal)
+    oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
+    oms.apply(ExecReport(ts=2, symbol="AAPL", exec_id="e-1", cl_ord_id="o-1", exec_type="NEW",
+                         order_status="NEW", side="B", leaves_qty=100.0))
+    oms.apply(_fill("o-1", "e-2", 40.0, 40.0, 60.0, 10.0))
+    oms.apply(_fill("o-1", "e-2", 40.0, 40.0, 60.0, 10.0))  # a resend: not journaled twice
+    oms.apply(_fill("o-1", "e-3", 60.0, 100.0, 0.0, 11.0))
+    journal.close()
+
+    records = list(read_journal(journal.path))
+    assert [seq for seq, _, _ in records] == list(range(1, len(records) + 1))
+    assert [r[2]["exec_id"] for r in records if r[1] == "execution"] == ["e-1", "e-2", "e-3"]
+    replayed = OrderManager.replay([(kind, row) for _, kind, row in records])
+    assert replayed.state() == oms.state()
+    assert replayed.position("AAPL").quantity == 100.0
+    assert replayed.position("AAPL").avg_price == pytest.approx((40 * 10.0 + 60 * 11.0) / 100)
+
+
+def test_a_torn_last_record_is_cut_and_the_journal_continues(tmp_path):
+    journal = Journal(tmp_path)
+    journal.on_order({"cl_ord_id": "a", "status": "PENDING_NEW"})
+    journal.close()
+    with journal.path.open("ab") as fh:  # the process died in the middle of a write
+        fh.write(b'{"seq": 2, "kind": "ord')
+    assert [seq for seq, _, _ in read_journal(journal.path)] == [1]
+    again = Journal(tmp_path)
+    assert again.seq == 1
+    again.on_order({"cl_ord_id": "b", "status": "PENDING_NEW"})
+    again.close()
+    assert [(seq, row["cl_ord_id"]) for seq, _, row in read_journal(journal.path)] == [(1, "a"), (2, "b")]
+    assert last_seq(journal.path) == 2
+
+
+def test_a_gap_or_a_corrupt_line_inside_the_journal_is_an_error(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    path.write_text(json.dumps({"seq": 1, "kind": "order", "row": {}}) + "\n"
+                    + json.dumps({"seq": 3, "kind": "order", "row": {}}) + "\n")
+    with pytest.raises(ValueError, match="seq 3, expected 2"):
+        list(read_journal(path))
+    path.write_text("not json\n" + json.dumps({"seq": 1, "kind": "order", "row": {}}) + "\n")
+    with pytest.raises(ValueError, match="line 1 is not a JSON record"):
+        list(read_journal(path))
+
+
+def test_tails_see_each_record_as_written(tmp_path):
+    journal = Journal(tmp_path)
+    seen = []
+    journal.add_tail(seen.append)
+    journal.on_order({"cl_ord_id": "a", "status": "PENDING_NEW"})
+    journal.on_execution(ExecReport(ts=1, symbol="X", exec_id="e", cl_ord_id="a", exec_type="NEW",
+                                    order_status="NEW", side="S", leaves_qty=1.0))
+    assert [(seq, kind) for seq, kind, _ in seen] == [(1, "order"), (2, "execution")]
+    assert seen[1][2]["exec_id"] == "e" and seen[1][2]["text"] is None

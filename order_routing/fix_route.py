@@ -5,29 +5,15 @@ Sequence numbers and sent messages live in a FileStore under ``<var_dir>/<routin
 venue resends what we missed (PossDupFlag 43=Y). Resent reports are passed on like any other: the
 OMS is idempotent by ExecID, so nothing is lost and nothing is counted twice.
 
-Fast path: outgoing messages are built as one raw FIX string and parsed by QuickFIX in a single
-call (each SWIG ``setField`` costs ~2 us, the whole string ~8 us); incoming ones are read with one
-``toString`` and a split rather than a ``getField`` per tag. Nothing is logged per message above
-DEBUG (QuickFIX's own message log is the audit trail).
-
-Quirks of the quickfix-ssl 1.15.1 bindings this module works around (see also the exchange):
-- importing ``quickfix`` resets SIGINT to SIG_DFL (no more KeyboardInterrupt): ``load_quickfix``
-  restores the handler;
-- a Python exception escaping an Application callback ends the process (``Py_Exit`` or
-  ``std::terminate``), even ``RejectLogon``/``DoNotSend``: every callback here catches everything;
-- any C++ exception from a wrapped call (a bad setting, a port in use) aborts the process, so
-  settings are generated, never user-written, and ports are checked before QuickFIX binds them;
-- there is no NonStopSession: sessions are weekly (Sunday 00:00 to Saturday 23:59:59 UTC), the
-  only time QuickFIX resets sequence numbers by itself.
+Fast path: messages are built and read as FIX strings (see ``fix_common``); nothing is logged
+per message (QuickFIX's message log is the audit trail). The password (554) is scrubbed from
+QuickFIX's store and log after each logon. The quickfix binding quirks worked around here are
+listed in ``order_routing.fix_common``.
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
-import signal
-import sys
-import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -50,15 +36,30 @@ from order_routing.events import (
     ReplaceRequest,
     ReportHandler,
 )
+from order_routing.fix_common import (
+    BEGIN_STRING,
+    SOH,
+    common_settings,
+    fields,
+    load_quickfix,
+    num,
+    parse_timestamp,
+    scrub_passwords,
+    utc_timestamp,
+    write_settings,
+)
 
 if TYPE_CHECKING:
     from tradelake.config import FixSessionConfig
 
 log = logging.getLogger(__name__)
 
-BEGIN_STRING = "FIX.4.4"
-SOH = "\x01"
 RECONNECT_S = 2
+# Session IDs with a live initiator in this process. QuickFIX keeps one global registry by ID: a
+# second initiator for the same ID, once destroyed, leaves the first one's session dangling
+# (a segfault at its next stop), so connect() refuses it.
+_ACTIVE: set[str] = set()
+_ACTIVE_LOCK = threading.Lock()
 
 
 class FixRouteError(RuntimeError):
@@ -67,86 +68,6 @@ class FixRouteError(RuntimeError):
 
 class LogonRefused(FixRouteError):
     """The venue answered our Logon with a Logout; the message carries its Text (58)."""
-
-
-def load_quickfix() -> ModuleType:
-    """Import quickfix, keeping the SIGINT handler its module init resets to SIG_DFL."""
-    if "quickfix" in sys.modules:
-        return sys.modules["quickfix"]
-    previous = signal.getsignal(signal.SIGINT)
-    import quickfix
-
-    if previous is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, previous)
-    return quickfix
-
-
-def data_dictionary() -> Path:
-    """The FIX44.xml the quickfix wheel installs under ``<venv>/share/quickfix/``."""
-    for root in (sysconfig.get_paths()["data"], sys.prefix, sys.base_prefix):
-        path = Path(root) / "share" / "quickfix" / "FIX44.xml"
-        if path.is_file():
-            return path
-    raise FixRouteError("FIX44.xml not found under <prefix>/share/quickfix/ (is quickfix-ssl installed?)")
-
-
-def write_settings(path: Path, defaults: dict[str, object], sessions: list[dict[str, object]]):
-    """Write a QuickFIX settings file (kept for inspection) and load it."""
-    lines = ["[DEFAULT]"] + [f"{k}={v}" for k, v in defaults.items()]
-    for session in sessions:
-        lines += ["", "[SESSION]"] + [f"{k}={v}" for k, v in session.items()]
-    text = "\n".join(lines) + "\n"
-    if any(ch in str(v) for v in (*defaults.values(), *(x for s in sessions for x in s.values()))
-           for ch in "\n\r"):
-        raise FixRouteError(f"{path}: a setting contains a line break")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return load_quickfix().SessionSettings(str(path))
-
-
-def common_settings(store: Path, heartbeat_s: int) -> dict[str, object]:
-    """Settings both ends share: FileStore + FileLog, weekly session, FIX44 dictionary."""
-    return {"FileStorePath": store, "FileLogPath": store / "log", "StartDay": "sunday",
-            "StartTime": "00:00:00", "EndDay": "saturday", "EndTime": "23:59:59",
-            "HeartBtInt": heartbeat_s, "UseDataDictionary": "Y", "DataDictionary": data_dictionary(),
-            "ValidateUserDefinedFields": "N", "AllowUnknownMsgFields": "Y", "SocketNodelay": "Y",
-            "PersistMessages": "Y", "ResetOnLogout": "N", "ResetOnDisconnect": "N"}
-
-
-_DAY_NS: dict[str, int] = {}
-_now_sec = -1
-_now_prefix = ""
-
-
-def utc_timestamp(ns: int | None = None) -> str:
-    """FIX UTCTimestamp with milliseconds (FIX 4.4), from ns or now; the date part is cached."""
-    global _now_sec, _now_prefix
-    ns = time.time_ns() if ns is None else ns
-    sec = ns // 1_000_000_000
-    if sec != _now_sec:
-        _now_sec, _now_prefix = sec, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec))
-    return f"{_now_prefix}.{ns // 1_000_000 % 1000:03d}"
-
-
-def parse_timestamp(value: str) -> int:
-    """FIX UTCTimestamp ('YYYYMMDD-HH:MM:SS[.fff...]') -> UTC ns."""
-    day = _DAY_NS.get(value[:8])
-    if day is None:
-        day = _DAY_NS[value[:8]] = calendar.timegm(
-            (int(value[:4]), int(value[4:6]), int(value[6:8]), 0, 0, 0)) * 1_000_000_000
-    ns = day + (int(value[9:11]) * 3600 + int(value[12:14]) * 60 + int(value[15:17])) * 1_000_000_000
-    frac = value[18:]
-    return ns + int(frac) * 10 ** (9 - len(frac)) if frac else ns
-
-
-def fields(raw: str) -> dict[str, str]:
-    """tag -> value of a FIX message string (tags as strings: no int conversion on the hot path)."""
-    return dict(item.split("=", 1) for item in raw[:-1].split(SOH))
-
-
-def num(value: float) -> str:
-    text = repr(value)
-    return text if "e" not in text else format(value, "f")
 
 
 class FixRoute:
@@ -159,18 +80,24 @@ class FixRoute:
         self.store_dir = Path(var_dir) / cfg.store_dir
         self._fix = load_quickfix()
         self._sid = self._fix.SessionID(BEGIN_STRING, cfg.sender_comp_id, cfg.target_comp_id)
+        self._key = self._sid.toString()
         self._app = _application_class(self._fix)(self)
         self._initiator = None
         self._session = None
         self._on_report: ReportHandler | None = None
+        self._send_lock = threading.Lock()
         self._logged_on = threading.Event()
         self._ended = threading.Event()  # logon refused (or closed) while connecting
         self._logout_text: str | None = None
         self._connecting = False
         self._connected_once = False
         self._head = {t: f"8={BEGIN_STRING}{SOH}9=0{SOH}35={t}{SOH}" for t in "DFGH"}
+        self._name = self._key.replace("->", "-").replace(":", "-")  # QuickFIX's file names
+        # QuickFIX files that get our Logon, password included -> offset to scrub from
+        self._secret_files = {self.store_dir / f"{self._name}.body": 0,
+                              self.store_dir / "log" / f"{self._name}.messages.current.log": 0}
         self._acct = f"1={account}{SOH}" if account else ""
-        self.counts = {"sent": 0, "reports": 0, "resent_reports": 0, "bad_reports": 0}
+        self.counts = {"sent": 0, "reports": 0, "resent_reports": 0, "bad_reports": 0, "handler_errors": 0}
 
     # ----- Route
     def connect(self, on_report: ReportHandler, timeout_s: float = 30.0) -> None:
@@ -178,22 +105,35 @@ class FixRoute:
         reason, or FixRouteError when there is no logon within ``timeout_s``."""
         if self._initiator is not None:
             raise FixRouteError("already connected")
+        with _ACTIVE_LOCK:
+            if self._key in _ACTIVE:
+                raise FixRouteError(f"FIX session {self._key} is already open in this process")
+            _ACTIVE.add(self._key)
         fix = self._fix
         self._on_report, self._logout_text = on_report, None
         self._logged_on.clear()
         self._ended.clear()
         self._connecting = True
+        for path in self._secret_files:  # earlier runs scrubbed theirs at their logon
+            self._secret_files[path] = path.stat().st_size if path.exists() else 0
         cfg = self.cfg
-        defaults = common_settings(self.store_dir, cfg.heartbeat_s) | {
-            "ConnectionType": "initiator", "ReconnectInterval": RECONNECT_S, "LogonTimeout": 10,
-            "ResetOnLogon": "Y" if cfg.reset_on_logon else "N"}
         session = {"BeginString": BEGIN_STRING, "SenderCompID": cfg.sender_comp_id,
                    "TargetCompID": cfg.target_comp_id, "SocketConnectHost": cfg.host,
                    "SocketConnectPort": cfg.port}
-        settings = write_settings(self.store_dir / "initiator.cfg", defaults, [session])
-        self._initiator = fix.SocketInitiator(self._app, fix.FileStoreFactory(settings), settings,
-                                              fix.FileLogFactory(settings))
-        self._initiator.start()
+        try:
+            defaults = common_settings(self.store_dir, cfg.heartbeat_s) | {
+                "ConnectionType": "initiator", "ReconnectInterval": RECONNECT_S, "LogonTimeout": 10,
+                "ResetOnLogon": "Y" if cfg.reset_on_logon else "N"}
+            settings = write_settings(self.store_dir / "initiator.cfg", defaults, [session])
+            self._initiator = fix.SocketInitiator(self._app, fix.FileStoreFactory(settings), settings,
+                                                  fix.FileLogFactory(settings))
+            self._initiator.start()
+        except BaseException:
+            self._connecting = False
+            self._stop()
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self._key)
+            raise
         deadline = time.monotonic() + timeout_s
         while not self._logged_on.is_set():
             if self._ended.is_set() or time.monotonic() > deadline:
@@ -241,35 +181,37 @@ class FixRoute:
     def logged_on(self) -> bool:
         return self._logged_on.is_set()
 
-    def expected_seq_nums(self) -> tuple[int, int]:
-        """(next sequence number we send, next we expect) while the session exists."""
-        if self._session is None:
-            raise FixRouteError("no session")
-        return self._session.getExpectedSenderNum(), self._session.getExpectedTargetNum()
-
     # ----- internals
     def _send(self, msg_type: str, body: str) -> None:
         # Refuse rather than store while logged off: QuickFIX would resend the order (PossDup)
         # at the next logon, possibly long after the strategy wanted it.
-        session = self._session
-        if session is None or not self._logged_on.is_set():
-            raise FixRouteError(f"FIX session {self._sid.toString()} is not logged on")
-        session.send(self._fix.Message(f"{self._head[msg_type]}{body}10=000{SOH}", False))
-        self.counts["sent"] += 1
+        with self._send_lock:  # close() cannot free the session under a send
+            session = self._session
+            if session is None or not self._logged_on.is_set():
+                raise FixRouteError(f"FIX session {self._key} is not logged on")
+            session.send(self._fix.Message(f"{self._head[msg_type]}{body}10=000{SOH}", False))
+            self.counts["sent"] += 1
 
     def _stop(self) -> None:
-        initiator, self._initiator = self._initiator, None
+        with self._send_lock:
+            initiator, self._initiator = self._initiator, None
+            self._session = None
         if initiator is not None:
             initiator.stop()
-            # Drop it now: a stopped initiator's destructor unregisters the session ID, which
-            # must not happen after a new route for the same session has registered it.
+            # Drop it now: its destructor unregisters the session ID, which must happen before
+            # another route for the same session registers it.
             del initiator
-        self._session = None
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self._key)
         self._logged_on.clear()
 
+    def _scrub(self) -> None:
+        if self.cfg.password:
+            for path, start in self._secret_files.items():
+                self._secret_files[path] = scrub_passwords(path, start)
+
     def _last_event(self) -> str:
-        path = self.store_dir / "log" / f"{self._sid.toString().replace(':', '-').replace('->', '-')}" \
-            ".event.current.log"
+        path = self.store_dir / "log" / f"{self._name}.event.current.log"
         try:
             lines = path.read_text().strip().splitlines()
         except OSError:
@@ -288,16 +230,20 @@ class FixRoute:
                 report = CancelReject(parse_timestamp(ts), d["11"], d["41"], ORD_STATUS_BY_FIX[d["39"]],
                                       "CANCEL" if d.get("434") == "1" else "REPLACE", d.get("58"), self.venue)
             else:
-                log.warning("FIX %s: ignoring message type %s", self._sid.toString(), msg_type)
+                log.warning("FIX %s: ignoring message type %s", self._key, msg_type)
                 return
         except (KeyError, ValueError, OrderError) as exc:
             self.counts["bad_reports"] += 1
-            log.error("FIX %s: unusable report (%s): %s", self._sid.toString(), exc, raw.replace(SOH, "|"))
+            log.error("FIX %s: unusable report (%s): %s", self._key, exc, raw.replace(SOH, "|"))
             return
         self.counts["reports"] += 1
         if resent:
             self.counts["resent_reports"] += 1
-        self._on_report(report)
+        try:
+            self._on_report(report)
+        except Exception:  # QuickFIX counts the message as received: keep it in the log at least
+            self.counts["handler_errors"] += 1
+            log.exception("FIX %s: report handler failed on %s", self._key, raw.replace(SOH, "|"))
 
     def _exec_report(self, d: dict[str, str]) -> ExecReport:
         transact = d.get("60")
@@ -331,6 +277,7 @@ def _application_class(fix: ModuleType) -> type:
         def onLogon(self, sid) -> None:  # noqa: N802
             route = self.route
             try:
+                route._scrub()
                 route._session = fix.Session.lookupSession(sid)
                 route._logged_on.set()
                 log.info("FIX %s logged on (%s)", sid.toString(),
@@ -341,6 +288,7 @@ def _application_class(fix: ModuleType) -> type:
         def onLogout(self, sid) -> None:  # noqa: N802
             route = self.route
             try:
+                route._scrub()
                 was_on = route._logged_on.is_set()
                 route._logged_on.clear()
                 if route._connecting and route._logout_text is not None:
@@ -354,9 +302,10 @@ def _application_class(fix: ModuleType) -> type:
         def toAdmin(self, message, sid) -> None:  # noqa: N802
             try:
                 cfg = self.route.cfg
-                if cfg.username and message.getHeader().getField(35) == "A":
-                    message.setField(553, cfg.username)
-                    if cfg.password:
+                if (cfg.username or cfg.password) and message.getHeader().getField(35) == "A":
+                    if cfg.username:
+                        message.setField(553, cfg.username)
+                    if cfg.password:  # scrubbed from QuickFIX's store and log at logon (_scrub)
                         message.setField(554, cfg.password)
             except Exception:
                 log.exception("FIX toAdmin")

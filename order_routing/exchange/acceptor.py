@@ -6,14 +6,15 @@ FileStore under ``<var_dir>/<routing.exchange.store_dir>`` (FIX logs in ``log/``
 restarts is resent what it missed: QuickFIX answers ResendRequests from the store, and reports
 for a logged-off client are stored and sent that way.
 
-Marks (the market maker quotes around them): seeded (``marks=``, ``--mark``), from the exchange's
-own trades, and with ``follow_kafka_marks`` from the market-data trades topic (the latest price by
-ts of each Arrow message; key = symbol).
+Marks (the market maker quotes around them): seeded (``marks=``, ``--mark``), from trades between
+clients on the exchange, and with ``follow_kafka_marks`` from the market-data trades topic (the
+latest price by ts of each Arrow message; key = symbol).
 
 Logon auth: with ``routing.exchange.username``/``password`` set, a Logon must carry them (553/554).
 The quickfix-ssl 1.15.1 bindings abort the process when ``fromAdmin`` raises ``RejectLogon`` (see
 ``order_routing.fix_route``), so a refusal is done by hand: the Logon reply is rewritten into a
-Logout with the reason in Text (58), the connection dropped, and the sequence numbers restored.
+Logout with the reason in Text (58), the connection dropped, and the incoming sequence number
+restored.
 QuickFIX 1.15 has no SocketAcceptHost: the acceptor listens on every interface.
 """
 
@@ -29,7 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from order_routing.exchange.venue import Venue
-from order_routing.fix_route import BEGIN_STRING, common_settings, fields, load_quickfix, write_settings
+from order_routing.fix_common import (
+    BEGIN_STRING,
+    common_settings,
+    fields,
+    load_quickfix,
+    scrub_passwords,
+    write_settings,
+)
 
 if TYPE_CHECKING:
     from tradelake.config import ExchangeConfig
@@ -69,9 +77,12 @@ class SimExchange:
         self._stopping = threading.Event()
         self._sessions: dict[str, object] = {}  # client comp id -> quickfix.Session
         self.logged_on: set[str] = set()
-        self._refused: dict[str, tuple[str, int, int]] = {}  # comp id -> (why, target seq, sender seq)
+        self._refused: dict[str, tuple[str, int]] = {}  # comp id -> (why, expected incoming seq)
         self.logons_refused = 0
-        self._mark_ts: dict[str, object] = {}
+        # client -> [its message log, offset to scrub passwords from]
+        self._logs = {c: [self.store_dir / "log" / f"{BEGIN_STRING}-{cfg.comp_id}-{c}.messages.current.log",
+                          0] for c in self.clients}
+        self._mark_ts: dict[str, int] = {}  # symbol -> ts of the trade its mark came from
         self._acceptor = None
         self._app = _application_class(self._fix)(self)
         for symbol, price in (marks or {}).items():
@@ -88,6 +99,8 @@ class SimExchange:
         sessions = [{"BeginString": BEGIN_STRING, "SenderCompID": self.cfg.comp_id, "TargetCompID": c}
                     for c in self.clients]
         settings = write_settings(self.store_dir / "acceptor.cfg", defaults, sessions)
+        for entry in self._logs.values():
+            entry[1] = entry[0].stat().st_size if entry[0].exists() else 0
         self._acceptor = fix.SocketAcceptor(self._app, fix.FileStoreFactory(settings), settings,
                                             fix.FileLogFactory(settings))
         self._acceptor.start()
@@ -99,6 +112,8 @@ class SimExchange:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self.venue.lock:  # no send to a session the acceptor is about to free
+            self._sessions.clear()
         acceptor, self._acceptor = self._acceptor, None
         if acceptor is not None:
             acceptor.stop()
@@ -113,7 +128,10 @@ class SimExchange:
 
     def _send(self, key: str, message: str) -> None:
         # Sent even while the client is logged off: QuickFIX stores it and resends it on request.
-        self._sessions[key].send(self._fix.Message(message, False))
+        # Called under the venue lock; no session left means the exchange is stopping.
+        session = self._sessions.get(key)
+        if session is not None:
+            session.send(self._fix.Message(message, False))
 
     # ----- marks
     def set_mark(self, symbol: str, price: float) -> None:
@@ -128,13 +146,11 @@ class SimExchange:
         return thread
 
     def _follow(self, bootstrap: str, topic: str) -> None:
-        import pyarrow.compute as pc
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
-        from ingestion.wire import WireError, decode
-
         warned = False
+        log.info("marks: connecting to Kafka %s for %s (the market maker waits for marks)", bootstrap, topic)
         while not self._stopping.is_set():
             try:
                 consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
@@ -142,7 +158,7 @@ class SimExchange:
                                          client_id="tradelake-exchange-marks")
             except KafkaError as exc:
                 if not warned:
-                    log.warning("marks: kafka %s unreachable (%s); retrying every 10 s", bootstrap, exc)
+                    log.warning("marks: Kafka %s unreachable (%s); retrying every 10 s", bootstrap, exc)
                     warned = True
                 self._stopping.wait(10)
                 continue
@@ -151,25 +167,35 @@ class SimExchange:
                 while not self._stopping.is_set():
                     for records in consumer.poll(timeout_ms=500).values():
                         for rec in records:
-                            try:
-                                table = decode(rec.value)
-                            except WireError as exc:
-                                log.warning("marks: skipping a message: %s", exc)
-                                continue
-                            if table.num_rows == 0:
-                                continue
-                            symbol = rec.key.decode() if rec.key else table.column("symbol")[0].as_py()
-                            ts = table.column("ts")
-                            i = pc.index(ts, pc.max(ts)).as_py()
-                            last = ts[i].as_py()
-                            if symbol in self.books and (symbol not in self._mark_ts
-                                                         or last >= self._mark_ts[symbol]):
-                                self._mark_ts[symbol] = last
-                                self.set_mark(symbol, table.column("price")[i].as_py())
+                            self.mark_from_message(rec.key, rec.value)
             except KafkaError as exc:
                 log.warning("marks: kafka error (%s); reconnecting", exc)
             finally:
                 consumer.close()
+
+    def mark_from_message(self, key: bytes | None, value: bytes) -> bool:
+        """Apply one trades message (ingestion.wire: Arrow IPC, key = symbol): the mark becomes the
+        price of its latest trade by ts, unless a later one was seen. True if the mark moved."""
+        import pyarrow.compute as pc
+
+        from ingestion.wire import WireError, decode
+
+        try:
+            table = decode(value)
+        except WireError as exc:
+            log.warning("marks: skipping a message: %s", exc)
+            return False
+        if table.num_rows == 0 or "price" not in table.column_names:
+            return False
+        symbol = key.decode() if key else table.column("symbol")[0].as_py()
+        ts = table.column("ts")
+        i = pc.index(ts, pc.max(ts)).as_py()
+        last = ts[i].as_py()
+        if symbol not in self.books or last < self._mark_ts.get(symbol, last):
+            return False
+        self._mark_ts[symbol] = last
+        self.set_mark(symbol, table.column("price")[i].as_py())
+        return True
 
     # ----- session level (QuickFIX thread)
     def check_logon(self, key: str, user: str | None, password: str | None) -> str | None:
@@ -195,28 +221,38 @@ def _application_class(fix) -> type:
             self.ex = exchange
 
         def onCreate(self, sid) -> None:  # noqa: N802 - QuickFIX's names
-            self.ex._sessions[sid.getTargetCompID().getValue()] = fix.Session.lookupSession(sid)
+            try:
+                self.ex._sessions[sid.getTargetCompID().getValue()] = fix.Session.lookupSession(sid)
+            except Exception:
+                log.exception("onCreate")
 
         def onLogon(self, sid) -> None:  # noqa: N802
             ex, key = self.ex, sid.getTargetCompID().getValue()
             try:
                 refused = ex._refused.pop(key, None)
                 if refused is None:
-                    ex.logged_on.add(key)
+                    with ex.venue.lock:
+                        ex.logged_on.add(key)
                     log.info("session %s logged on", key)
                     return
                 session = ex._sessions[key]
                 session.disconnect()  # the Logout with the reason is already on its way
+                # The refused Logon must not use up the client's sequence number (the real client
+                # would then be "too low"); our Logout keeps its number: the caller saw it.
                 session.setNextTargetMsgSeqNum(refused[1])
-                session.setNextSenderMsgSeqNum(refused[2])
             except Exception:
                 log.exception("onLogon")
 
         def onLogout(self, sid) -> None:  # noqa: N802
-            key = sid.getTargetCompID().getValue()
-            if key in self.ex.logged_on:
-                self.ex.logged_on.discard(key)
-                log.info("session %s logged out", key)
+            try:
+                key = sid.getTargetCompID().getValue()
+                with self.ex.venue.lock:
+                    was_on = key in self.ex.logged_on
+                    self.ex.logged_on.discard(key)
+                if was_on:
+                    log.info("session %s logged out", key)
+            except Exception:
+                log.exception("onLogout")
 
         def fromAdmin(self, message, sid) -> None:  # noqa: N802
             ex = self.ex
@@ -225,10 +261,13 @@ def _application_class(fix) -> type:
                     return
                 d = fields(message.toString())
                 key = d["49"]
+                log_file = ex._logs[key]  # QuickFIX logged the Logon, password included
+                log_file[1] = scrub_passwords(log_file[0], log_file[1])
                 why = ex.check_logon(key, d.get("553"), d.get("554"))
+                ex._refused.pop(key, None)
                 if why is not None:
                     session = ex._sessions[key]
-                    ex._refused[key] = (why, session.getExpectedTargetNum(), session.getExpectedSenderNum())
+                    ex._refused[key] = (why, session.getExpectedTargetNum())
                     ex.logons_refused += 1
                     log.warning("session %s: logon refused (%s)", key, why)
             except Exception:

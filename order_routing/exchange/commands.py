@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "around it, so market orders fill without a market-data feed")
     parser.add_argument("--no-kafka-marks", action="store_true",
                         help="do not follow ingest.topics.trades on Kafka for marks (marks then come from "
-                             "--mark and the exchange's own trades)")
+                             "--mark and trades between clients)")
     parser.add_argument("--status-interval", type=float, default=10.0, metavar="S",
                         help="seconds between status lines on stderr (0: none)")
 
@@ -104,7 +104,7 @@ DESCRIPTION = (
     "A FIX 4.4 acceptor (QuickFIX) with a price-time-priority limit order book per listed symbol: "
     "NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest and OrderStatusRequest, answered "
     "with ExecutionReports and OrderCancelRejects. A market maker shows routing.exchange.liquidity_qty "
-    "at mark -/+ half_spread_bps; marks come from Kafka trades, --mark and the exchange's own trades. "
+    "at mark -/+ half_spread_bps; marks come from Kafka trades, --mark and trades between clients. "
     "Limit prices must be on the tick grid and within price_band_pct of the mark. Sequence numbers "
     "and sent messages persist under <var_dir>/routing.exchange.store_dir (a restarted client is "
     "resent what it missed); order state is in memory. With routing.exchange.username/password set "

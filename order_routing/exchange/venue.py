@@ -14,8 +14,9 @@ string and answers through ``send(client_comp_id, fix_string)``, so it needs no 
   older than ``STALE_RESEND_S`` by its OrigSendingTime (122) is refused as stale.
 
 ExecIDs and OrderIDs carry the venue's start time (ms, hex) and a counter: unique across restarts.
-Each fill moves the symbol's mark to its price (the market maker re-quotes around it). One lock
-serialises everything: QuickFIX's thread and the marks thread both come through it.
+A trade between two clients moves the symbol's mark to its price (the market maker re-quotes
+around it); a trade against the market maker only replenishes its quotes. One lock serialises
+everything: QuickFIX's thread and the marks thread both come through it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from order_routing.events import LIMIT, ORD_TYPE_BY_FIX, SIDE_BY_FIX, TIME_IN_FORCE_BY_FIX
 from order_routing.exchange.book import EPS, BookError, Order, OrderBook, Trade
-from order_routing.fix_route import BEGIN_STRING, SOH, fields, num, parse_timestamp, utc_timestamp
+from order_routing.fix_common import BEGIN_STRING, SOH, fields, num, parse_timestamp, utc_timestamp
 
 if TYPE_CHECKING:
     from tradelake.config import ExchangeConfig
@@ -91,7 +92,7 @@ class Venue:
 
     def _resent(self, key: str, d: dict[str, str]) -> bool:
         """A resent request: True (and dealt with) when seen before or stale."""
-        if (key, d.get("11", "")) in self._orders:
+        if d["35"] in "DFG" and (key, d.get("11", "")) in self._orders:
             self.counts["resends_ignored"] += 1
             return True
         orig = d.get("122")
@@ -196,8 +197,14 @@ class Venue:
         if order.status == "CANCELED":
             kind = "market order" if order.price is None else order.tif
             self._order_report(order, book, "4", text=f"unfilled remainder canceled ({kind})")
-        if trades:  # the exchange's own trades move its mark
-            self._report_trades(book, book.set_mark(trades[-1].price))
+        if trades:
+            # A trade between clients moves the mark; one against the market maker only has it
+            # replenish its quotes (moving the mark to its own quote would walk one-sided flow
+            # away on the maker's spread).
+            between_clients = [t.price for t in trades if t.maker.owner is not None]
+            price = between_clients[-1] if between_clients else book.mark
+            if price:
+                self._report_trades(book, book.set_mark(price))
 
     # ----- reports
     def _report_trades(self, book: OrderBook, trades: list[Trade]) -> None:

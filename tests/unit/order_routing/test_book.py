@@ -204,3 +204,29 @@ def test_stale_heap_entries_stay_bounded() -> None:
         book.set_mark(100 + i * 0.05)
     assert len(book._heaps[BUY]) < 100 and len(book._heaps[SELL]) < 100
     assert len(book.depth(BUY)) == 1 and len(book.depth(SELL)) == 1
+
+
+def test_marks_follow_the_latest_trade_of_a_feed_message(tmp_path) -> None:
+    """The exchange's Kafka mark follower minus Kafka: decoding ingestion.wire trade messages."""
+    import pyarrow as pa
+
+    from ingestion.wire import encode
+    from order_routing.exchange.acceptor import SimExchange
+    from tradelake.config import ExchangeConfig
+    from tradelake.schemas import TRADE, arrow_schema
+
+    def message(rows: list[tuple[int, float]]) -> bytes:
+        schema = arrow_schema(TRADE)
+        cols = {f.name: [None] * len(rows) for f in schema}  # the nullable ones stay null
+        cols.update(ts=[t for t, _ in rows], symbol=["AAA"] * len(rows), price=[p for _, p in rows],
+                    size=[1.0] * len(rows), trade_id=[str(t) for t, _ in rows], seq=list(range(len(rows))))
+        return encode(pa.table(cols, schema=schema))
+
+    ex = SimExchange(ExchangeConfig(liquidity_qty=100), tmp_path, symbols=["AAA"], clients=["C"])
+    assert ex.mark_from_message(b"AAA", message([(3, 10.50), (5, 10.70), (4, 10.60)]))
+    assert ex.books["AAA"].mark == 10.70  # the latest by ts, not the last row
+    assert ex.books["AAA"].depth(SELL) == [(10.71, 100)]  # 10.70 * 1.0002 = 10.70214 -> 10.71
+    assert not ex.mark_from_message(b"AAA", message([(4, 99.0)]))  # older than the mark: ignored
+    assert not ex.mark_from_message(b"BBB", message([(9, 11.0)]))  # not listed
+    assert not ex.mark_from_message(b"AAA", b"not arrow")
+    assert ex.books["AAA"].mark == 10.70

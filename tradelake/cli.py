@@ -7,14 +7,13 @@ Exit codes: 0 success; 1 a job or service failed (the message says which and why
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from tradelake.config import ConfigError, load_config
+from tradelake.config import ConfigError, load_config, masked_dict
 
 # Layers add their subcommands here (tradelake/ itself imports no layer at module level).
 LAYER_COMMANDS = ("ingestion.commands", "hive.commands", "spark_jobs.commands", "ods.commands",
@@ -83,11 +82,7 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
 def cmd_config_show(args: argparse.Namespace) -> int:
     cfg = load_config(args.profile)
     if args.json:
-        data = dataclasses.asdict(cfg)
-        for section in ("postgres", "hive"):
-            if data[section].get("password"):
-                data[section]["password"] = "***"
-        print(json.dumps(data, indent=2, default=str))
+        print(json.dumps(masked_dict(cfg), indent=2, default=str))
     else:
         print(cfg)  # secrets are excluded from repr
     return EXIT_OK

@@ -43,6 +43,22 @@ def secret(default: str | None = None) -> Any:
     return field(default=default, repr=False, metadata={"secret": True})
 
 
+def masked_dict(obj: Any) -> Any:
+    """``dataclasses.asdict`` with every secret that is set shown as ``***`` (any section, any depth)."""
+    if not dataclasses.is_dataclass(obj):
+        return obj
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("secret"):
+            out[f.name] = "***" if value else value
+        elif isinstance(value, tuple):
+            out[f.name] = [masked_dict(v) for v in value]
+        else:
+            out[f.name] = masked_dict(value)
+    return out
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """The project-managed single-node stack (ignored by profiles that point at clusters)."""

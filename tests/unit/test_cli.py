@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ SUBCOMMANDS = [
     ["hive"], ["hive", "apply"], ["sql"], ["batch"], ["speed"],
     ["ods"], ["ods", "migrate"], ["ods", "status"], ["ods", "listen"], ["bars"],
     ["models"], ["models", "list"], ["models", "show"], ["train"], ["backtest"],
+    ["risk"], ["risk", "kill"], ["risk", "release"], ["risk", "status"], ["exchange"], ["route"],
+    ["oms"], ["oms", "status"], ["oms", "recover"],
 ]
 
 
@@ -43,9 +46,16 @@ def test_config_error_exits_2_with_message(capsys):
 
 def test_config_show_masks_secrets(monkeypatch, capsys):
     monkeypatch.setenv("TRADELAKE_HIVE__PASSWORD", "s3cret")
+    monkeypatch.setenv("TRADELAKE_ROUTING__FIX__PASSWORD", "fixpw1")  # a nested section's secret too
+    monkeypatch.setenv("TRADELAKE_ROUTING__EXCHANGE__PASSWORD", "fixpw2")
     assert main(["config", "show", "--json"]) == 0
     out = capsys.readouterr().out
-    assert "s3cret" not in out and '"password": "***"' in out
+    assert "s3cret" not in out and "fixpw" not in out
+    data = json.loads(out)
+    assert data["hive"]["password"] == data["routing"]["fix"]["password"] == "***"
+    assert data["routing"]["exchange"]["password"] == "***" and data["postgres"]["password"] is None
+    assert main(["config", "show"]) == 0
+    assert "fixpw" not in capsys.readouterr().out
 
 
 def test_cluster_profile_refuses_to_manage_a_stack(capsys):

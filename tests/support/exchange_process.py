@@ -1,0 +1,75 @@
+"""Start the simulated exchange as a real ``tradelake exchange`` process on a free loopback port."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from order_routing.exchange.acceptor import port_in_use
+from tradelake.config import PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def die_with_parent() -> None:
+    """In a child: SIGTERM it when the test process dies, so a crashed run leaves nothing behind."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclasses.dataclass
+class ExchangeProcess:
+    port: int
+    var_dir: Path
+    proc: subprocess.Popen
+    clients: tuple[str, ...]
+
+    def message_log(self, client: str, comp_id: str = "SIMEX") -> Path:
+        """QuickFIX's log of every message on the session with ``client`` (both directions)."""
+        return self.var_dir / "fix" / "exchange" / "log" / f"FIX.4.4-{comp_id}-{client}.messages.current.log"
+
+    def stop(self) -> dict:
+        """SIGTERM; the exit must be clean (0). Returns the exchange's JSON summary."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, (self.var_dir / "exchange.stderr").read_text()[-3000:]
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def start_exchange(var_dir: Path, *, symbols: dict[str, float | None], clients: list[str],
+                   extra_env: dict[str, str] | None = None) -> ExchangeProcess:
+    """``symbols``: listed symbols and their seeded marks (None: no mark)."""
+    port = free_port()
+    env = dict(os.environ, TRADELAKE_STACK__VAR_DIR=str(var_dir), **(extra_env or {}))
+    cmd = [sys.executable, "-m", "tradelake.cli", "exchange", "--profile", "local", "--port", str(port),
+           "--symbols", ",".join(symbols), "--clients", ",".join(clients), "--no-kafka-marks",
+           "--status-interval", "0"]
+    for symbol, mark in symbols.items():
+        if mark is not None:
+            cmd += ["--mark", f"{symbol}={mark}"]
+    stderr = (var_dir / "exchange.stderr").open("w")
+    proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            preexec_fn=die_with_parent)
+    deadline = time.monotonic() + 30
+    while not port_in_use(port):
+        assert proc.poll() is None, (var_dir / "exchange.stderr").read_text()
+        assert time.monotonic() < deadline, "the exchange did not listen within 30 s"
+        time.sleep(0.1)
+    return ExchangeProcess(port, var_dir, proc, tuple(clients))
+
+
+def fix_fields(line: str) -> dict[str, str]:
+    """A logged FIX message's fields (the log line is '<time> : <message>', SOH-separated)."""
+    message = line.split(" : ", 1)[-1]
+    return dict(f.split("=", 1) for f in message.rstrip("\n").split("\x01") if "=" in f)

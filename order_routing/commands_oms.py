@@ -166,6 +166,8 @@ def cmd_route(args: argparse.Namespace) -> int:
     execution = OmsExecution(router)
     engine = Engine(LiveClock(), execution=execution)
     engine.add_strategy(strategy)
+    curve = _EquityCurve(router, args.strategy, icfg.backtest.initial_cash)
+    engine.subscribe_steps(curve.on_step)
     started, status = time.monotonic(), _StatusLine(router, execution, source)
     code = EXIT_OK
     try:
@@ -176,7 +178,13 @@ def cmd_route(args: argparse.Namespace) -> int:
     finally:
         status.final()
         router.close()
+    chart = None
+    if curve.result.ts and not args.no_chart:
+        name = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        chart = curve.save(cfg.var_dir / "reports" / "route" / f"{args.strategy}-{name}.png")
+        _say(f"equity curve: {chart}")
     summary = router.summary() | {
+        "chart": str(chart) if chart else None,
         "events": source.events,
         "ticks": source.ticks,
         "rejected_market_data": dict(source.rejected),
@@ -185,6 +193,26 @@ def cmd_route(args: argparse.Namespace) -> int:
     }
     _print_summary(summary, args.json)
     return code
+
+
+class _EquityCurve:
+    """Account equity (initial cash + the OMS's realized and marked P&L) at each engine step."""
+
+    def __init__(self, router, strategy: str, initial_cash: float) -> None:
+        from intelligence.backtest import BacktestResult
+
+        self.router, self.initial_cash = router, initial_cash
+        self.result = BacktestResult(strategy, 0, initial_cash)
+
+    def on_step(self, ts: int) -> None:
+        self.result.ts.append(ts)
+        self.result.equity.append(self.initial_cash + self.router.oms.pnl()["total"])
+
+    def save(self, path):
+        from intelligence.results import save_chart
+
+        title = f"tradelake route: {self.result.strategy} (live, marked to bars)"
+        return save_chart(self.result, path, title)
 
 
 class _StatusLine:
@@ -253,6 +281,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--idle-exit", type=float, metavar="S", help="stop after S seconds without market data"
     )
     route.add_argument("--max-events", type=int, metavar="N", help="stop after N events")
+    route.add_argument("--no-chart", action="store_true", help="no equity-curve PNG (var/reports/route/)")
     _router_arguments(route)
     route.set_defaults(func=cmd_route)
 

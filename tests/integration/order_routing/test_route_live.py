@@ -97,6 +97,7 @@ def test_route_sends_the_backtests_orders_and_every_one_is_filled(cfg, live):
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert "route: events" in run.stderr  # the live status line
+    assert summary["chart"].endswith(".png") and os.path.getsize(summary["chart"]) > 10_000  # equity curve
 
     expected_bars = bars_by_hand(rows)
     assert summary["events"] == len(expected_bars) and summary["rejected_market_data"] == {}

@@ -36,8 +36,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     extra = Counts()
     if args.source == "simulator":
         sim = _simulator(cfg, args)
-        batches, total, unit, name = (sim.batches(by_symbol=True), sim.total_ticks(), "ticks",
+        batches, total, unit, name = (sim.batches(by_symbol=not args.pace), sim.total_ticks(), "ticks",
                                        "simulator")
+        if args.pace:
+            from ingestion.pacing import paced
+
+            batches = paced(batches, args.pace)
     elif args.source == "ib":
         from ingestion.ib_source import IbMarketDataSource, IbSourceError
 
@@ -134,6 +138,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--interval", help="file: bar length, e.g. 1d or 1m (default: by layout)")
     ingest.add_argument("--max-ticks", type=int, help="ib: stop after this many ticks")
     ingest.add_argument("--duration", type=float, help="ib: stop after this many seconds")
+    ingest.add_argument("--pace", type=float, metavar="N",
+                        help="simulator: play the ticks at N times real time, symbols merged by event "
+                             "time (a live-like feed for the router and the exchange); default: as fast "
+                             "as possible")
     ingest.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(func=cmd_ingest)
 

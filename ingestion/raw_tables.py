@@ -4,7 +4,8 @@ The tables are defined once, in ``hive/ddl/10_raw.hql``: one external, ``dt``-pa
 table per landed topic (``raw.md_trades`` over ``<lake>/raw/md.trades/``, the event's columns
 plus Kafka provenance) and one per kind of historical file (``raw.files_trade`` over
 ``<lake>/raw/files.trade/``). The OMS journal's topics land in the raw zone too, but their tables
-are the warehouse's ``trading.orders`` and ``trading.executions`` (``hive/ddl/40_trading.hql``). Partitions are added as the lander creates ``dt=`` folders;
+are the warehouse's ``trading.orders`` and ``trading.executions`` (``hive/ddl/40_trading.hql``).
+Partitions are added as the lander creates ``dt=`` folders;
 ``ALTER TABLE ... ADD IF NOT EXISTS`` makes that idempotent.
 """
 

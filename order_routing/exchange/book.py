@@ -209,13 +209,18 @@ class OrderBook:
         bid = max(1, math.floor(price * (1 - spread) / self.tick + 1e-9))
         ask = max(bid + 1, math.ceil(price * (1 + spread) / self.tick - 1e-9))
         trades: list[Trade] = []
-        for side, ticks in ((BUY, bid), (SELL, ask)):
-            old = self._mm[side]
+        wanted = {BUY: bid, SELL: ask}
+        keep = set()
+        for side, ticks in wanted.items():  # pull both stale quotes first: a new bid must never
+            old = self._mm[side]              # trade against the maker's own old ask (self-trade)
             if old is not None and old.price == ticks and self.is_resting(old) and old.cum_qty <= EPS:
-                continue  # the same full quote: keep its time priority
-            if old is not None and self.is_resting(old):
+                keep.add(side)  # the same full quote: keep its time priority
+            elif old is not None and self.is_resting(old):
                 self._unrest(old)
                 old.status = "CANCELED"
+        for side, ticks in wanted.items():
+            if side in keep:
+                continue
             self._mm_ids += 1
             quote = Order(f"MM-{self.symbol}-{self._mm_ids}", side, self.mm_qty, ticks, "GTC")
             self._mm[side] = quote

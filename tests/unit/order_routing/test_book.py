@@ -230,3 +230,15 @@ def test_marks_follow_the_latest_trade_of_a_feed_message(tmp_path) -> None:
     assert not ex.mark_from_message(b"BBB", message([(9, 11.0)]))  # not listed
     assert not ex.mark_from_message(b"AAA", b"not arrow")
     assert ex.books["AAA"].mark == 10.70
+
+
+def test_a_mark_jump_reposts_both_quotes_without_the_maker_trading_with_itself() -> None:
+    # mark 100.00 -> quotes 99.98 / 100.02; mark 100.05 -> new bid floor(100.02999) = 100.02 would
+    # meet the old ask at 100.02
+    book = OrderBook("JMP", 0.01, mm_qty=1000, half_spread_bps=2)
+    assert book.set_mark(100.00) == []
+    assert book.set_mark(100.05) == []  # no trade: the old ask was pulled before the new bid
+    assert book.depth(BUY) == [(100.02, 1000)] and book.depth(SELL) == [(100.08, 1000)]
+    buy, sell = order(book, BUY, 100, None, "IOC"), order(book, SELL, 100, None, "IOC")
+    assert fills(book.submit(buy)) == [(book._mm[SELL].order_id, 100, 100.08)]
+    assert fills(book.submit(sell)) == [(book._mm[BUY].order_id, 100, 100.02)]

@@ -21,23 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-demo: setup  ## stack up; 5 days of ticks -> Kafka -> lake -> batch layer -> SQL; a 6th day -> speed layer -> ODS; merged bars; a backtest
-	@$(VENV)/bin/tradelake stack up
-	@$(VENV)/bin/tradelake hive apply
-	@$(VENV)/bin/tradelake ods migrate
-	@$(VENV)/bin/tradelake ingest --source simulator --days 5 --start-date 2026-01-05
-	@$(VENV)/bin/tradelake land --idle-exit 5
-	@$(VENV)/bin/tradelake batch --from 2026-01-05 --to 2026-01-09
-	@for q in hive/queries/*.sql; do echo; echo "== $$q"; $(VENV)/bin/tradelake sql --file $$q || exit 1; done
-	@echo; echo "== a day the batch layer has not seen, through the speed layer into the ODS"
-	@$(VENV)/bin/tradelake ingest --source simulator --days 1 --start-date 2026-01-12
-	@$(VENV)/bin/tradelake speed --available-now
-	@$(VENV)/bin/tradelake ods status
-	@echo; echo "== AAPL 5m bars across the batch watermark (batch view, then real-time view)"
-	@$(VENV)/bin/tradelake bars AAPL --from 2026-01-09T20:40 --to 2026-01-12T14:50 --interval 5m
-	@echo; echo "== a backtest over the batch bars"
-	@$(VENV)/bin/tradelake backtest --strategy selector --from 2026-01-05 --to 2026-01-09
-	@echo; echo "The stack is still running. Query it: .venv/bin/tradelake sql \"SELECT * FROM curated.daily_vwap LIMIT 10\"   Stop it: .venv/bin/tradelake stack down"
+demo: setup  ## the end-to-end demo: market -> Kafka -> lake -> batch -> training -> live routing over FIX -> warehouse -> report
+	@$(VENV)/bin/tradelake demo
 
 test: setup  ## the whole suite: unit, integration (real local stack), e2e
 	@bash -c 'set -o pipefail; $(VENV)/bin/pytest -p no:cacheprovider'

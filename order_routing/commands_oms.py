@@ -183,7 +183,17 @@ def cmd_route(args: argparse.Namespace) -> int:
         name = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         chart = curve.save(cfg.var_dir / "reports" / "route" / f"{args.strategy}-{name}.png")
         _say(f"equity curve: {chart}")
+    run_orders = [o for o in router.oms.orders.values() if o.cl_ord_id.startswith(execution.prefix)]
+    run_status: dict[str, int] = {}
+    for order in run_orders:
+        run_status[order.status] = run_status.get(order.status, 0) + 1
     summary = router.summary() | {
+        "run": {
+            "prefix": execution.prefix,
+            "orders": len(run_orders),
+            "by_status": dict(sorted(run_status.items())),
+        },
+        "tick_to_order_ms": execution.latency_summary(),
         "chart": str(chart) if chart else None,
         "events": source.events,
         "ticks": source.ticks,

@@ -40,6 +40,8 @@ class OmsExecution:
         self.prefix = run_prefix or f"R{time.time_ns() // 1_000_000:x}-"
         self._reports: collections.deque = collections.deque()  # appended on the route's thread
         self.submitted = self.rejected = self.fills = 0
+        self.latencies_ms: list[float] = []  # tick -> order, when the source says when its tick was sent
+        self.source = None  # set by events(): a source with ``last_message_ms`` (Kafka timestamp)
         router.oms.subscribe(self)
 
     # -- ExecutionClient ----------------------------------------------------------------------------
@@ -56,7 +58,10 @@ class OmsExecution:
 
     def submit(self, intent: OrderIntent) -> None:
         intent = dataclasses.replace(intent, cl_ord_id=self.prefix + intent.cl_ord_id)
+        sent_ms = getattr(self.source, "last_message_ms", None)
         order = self.router.submit(intent)
+        if sent_ms:
+            self.latencies_ms.append(time.time_ns() / 1e6 - sent_ms)
         self.submitted += 1
         if order.status == "REJECTED":
             self.rejected += 1
@@ -98,8 +103,21 @@ class OmsExecution:
                                     report.venue))
             self._sync(report.symbol)
 
+    def latency_summary(self) -> dict[str, float] | None:
+        """p50/p99 of tick -> order (ms): from the Kafka timestamp of the message that completed the
+        event (the bar's closing tick, or the quote) to the order handed to the route (after risk
+        and the journal). Kafka timestamps are whole milliseconds."""
+        if not self.latencies_ms:
+            return None
+        import numpy as np
+
+        values = np.asarray(self.latencies_ms)
+        return {"n": len(values), "p50": round(float(np.percentile(values, 50)), 3),
+                "p99": round(float(np.percentile(values, 99)), 3), "max": round(float(values.max()), 3)}
+
     def events(self, source: Iterable[Bar | Quote | None]) -> Iterator[Bar | Quote | None]:
         """The source's events, with queued fills delivered and marks updated before each."""
+        self.source = source
         mark = self.router.mark
         for event in source:
             if self._reports:

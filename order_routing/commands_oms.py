@@ -141,9 +141,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     symbols = [s.strip() for s in (args.symbols or "").split(",") if s.strip()] or None
     predictor = None
     if args.strategy in ("ml_signal", "selector"):
-        from intelligence.models import load_predictor
+        from intelligence.commands import _predictor
 
-        predictor = lambda: load_predictor(cfg, icfg.ml_signal.model, icfg.ml_signal.model_version)  # noqa: E731
+        predictor = _predictor(cfg, icfg)  # model_version 0: the registry's latest
     try:
         strategy = build_strategy(args.strategy, icfg, symbols=symbols, predictor=predictor)
     except (LookupError, ValueError, OSError) as exc:

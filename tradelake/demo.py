@@ -67,12 +67,20 @@ class Demo:
         lines = [line for line in proc.stdout.strip().splitlines() if line.startswith(("{", "["))]
         return json.loads(lines[-1]) if lines else None
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = (self.cfg.var_dir / "demo").mkdir(parents=True, exist_ok=True) or self.cfg.var_dir / "demo"
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = self.cfg.var_dir / "demo"
+        log.mkdir(parents=True, exist_ok=True)
         err = (log / f"{name}.log").open("w")
-        self.say(f"   starting {name} in the background (log: {log / (name + '.log')})")
+        self.say(
+            f"   starting {name} in the background: tradelake {' '.join(args)} (log: var/demo/{name}.log)"
+        )
         return subprocess.Popen(
-            [*self.base, *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=err, text=True
+            [*self.base, *args],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
 
     def check(self, what: str, ok: bool, detail: str) -> None:
@@ -110,17 +118,20 @@ class Demo:
         self.results["land_history"] = self.run("land history", "land", "--idle-exit", "5", "-q")
         self.results["batch"] = self.run("batch layer", "batch", "--from", HISTORY[0], "--to", HISTORY[1])
         self.results["train"] = self.run(
-            "train", "train", "--from", HISTORY[0], "--to", HISTORY[1], "--models", "forecast_1m"
+            "train", "train", "--from", HISTORY[0], "--to", HISTORY[1], "--models", "forecast", "--folds", "2"
         )
 
     def live_day(self) -> None:
+        # The speed layer runs through the live day (a new checkpoint starts at the topics' end, so
+        # it streams this day only); the router and the exchange trade it as it plays at PACE x.
+        speed = self.start("speed", "speed", env={"TRADELAKE_SPEED__STARTING_OFFSETS": "latest"})
+        self.wait_for_log("speed", "speed: started", timeout_s=180, proc=speed)
         exchange = self.start("exchange", "exchange")
-        time.sleep(3)
         try:
-            if exchange.poll() is not None:
-                raise DemoError("the exchange did not start (see var/demo/exchange.log)")
+            self.wait_for_log("exchange", "listening on port", timeout_s=60, proc=exchange)
             route = self.start("route", "route", "--strategy", self.strategy, "--idle-exit", "10", "--json")
-            time.sleep(3)
+            self.wait_for_log("route", "logged on", timeout_s=60, proc=route)
+            time.sleep(2)  # the route's consumer positions itself at the end of the topic
             self.results["ingest_live"] = self.run(
                 "live day (paced)",
                 "ingest",
@@ -141,14 +152,31 @@ class Demo:
                 raise DemoError(f"route exited {route.returncode} (see var/demo/route.log)")
             self.results["route"] = json.loads(out.strip().splitlines()[-1])
         finally:
-            exchange.send_signal(signal.SIGTERM)
-            out, _ = exchange.communicate(timeout=60)
-            lines = [line for line in (out or "").splitlines() if line.startswith("{")]
-            self.results["exchange"] = json.loads(lines[-1]) if lines else {}
-        self.results["speed"] = self.run("speed layer", "speed", "--available-now")
+            self.results["exchange"] = self.stop("exchange", exchange)
+            self.say(
+                f"   the speed layer catches up ({self.cfg.speed.trigger_ms} ms micro-batches), then stops"
+            )
+            time.sleep(15)
+            self.results["speed"] = self.stop("speed", speed, timeout_s=180)
         self.results["land_live"] = self.run(
             "land live day + order journal", "land", "--idle-exit", "5", "-q"
         )
+
+    def wait_for_log(self, name: str, text: str, timeout_s: float, proc: subprocess.Popen) -> None:
+        path = self.cfg.var_dir / "demo" / f"{name}.log"
+        deadline = time.monotonic() + timeout_s
+        while text not in path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise DemoError(f"{name} did not get to '{text}' (see {path})")
+            time.sleep(0.5)
+
+    def stop(self, name: str, proc: subprocess.Popen, timeout_s: float = 60) -> dict[str, Any]:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=timeout_s)
+        lines = [line for line in (out or "").splitlines() if line.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise DemoError(f"{name} did not stop cleanly (exit {proc.returncode}; see var/demo/{name}.log)")
+        return json.loads(lines[-1])
 
     # -- the report ---------------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -215,6 +243,16 @@ class Demo:
             and all(s in ("FILLED", "REJECTED", "CANCELED") for s in run["by_status"]),
             f"anomalies {route['anomalies']}, states {sorted(run['by_status'])}",
         )
+        trades = self.sql(
+            f"SELECT count(*) AS n FROM (SELECT DISTINCT ts, symbol, seq FROM {wh.raw_db}.md_trades "
+            f"WHERE dt = DATE'{LIVE_DAY}')"
+        )[0]["n"]
+        ods = self.ods_trades(LIVE_DAY)
+        self.check(
+            "speed layer: the live day's trades in the ODS = distinct trades landed in the raw zone",
+            ods == trades and trades > 0,
+            f"ODS {ods:,} / raw {trades:,}",
+        )
         speed = r["speed"]
         self.check(
             "speed layer: received = accepted + quarantined + filtered",
@@ -222,6 +260,19 @@ class Demo:
             f"{speed['received']:,} = {speed['accepted']:,} + {speed['quarantined']:,} + "
             f"{speed['filtered']:,}",
         )
+
+    def ods_trades(self, day: str) -> int:
+        import psycopg2
+
+        from datetime import UTC, datetime
+
+        start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
+        with psycopg2.connect(self.cfg.postgres.dsn()) as conn, conn.cursor() as cur:
+            cur.execute(
+                f"SELECT count(*) FROM {self.cfg.ods.schema}.trades WHERE ts >= %s AND ts < %s",
+                (start, start + 86_400_000_000_000),
+            )
+            return cur.fetchone()[0]
 
     def report(self) -> int:
         self.reconcile()
@@ -266,8 +317,7 @@ class Demo:
             "                                       beeline -u 'jdbc:hive2://127.0.0.1:10010/default;auth=noSasl'"
         )
         print(
-            "Stop it:                               .venv/bin/tradelake stack down "
-            "(--purge deletes the data)"
+            "Stop it:                               .venv/bin/tradelake stack down (--purge deletes the data)"
         )
         return 0 if all(ok for _, ok, _ in self.checks) else 1
 

@@ -262,9 +262,9 @@ class Demo:
         )
 
     def ods_trades(self, day: str) -> int:
-        import psycopg2
-
         from datetime import UTC, datetime
+
+        import psycopg2
 
         start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
         with psycopg2.connect(self.cfg.postgres.dsn()) as conn, conn.cursor() as cur:

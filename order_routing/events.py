@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from intelligence.domain import BUY, LIMIT, MARKET, SIDES, OrderIntent
+from intelligence.domain import BUY, LIMIT, MARKET, SELL, SIDES, OrderIntent, _fast_init
 from ods.store import ORDER_TRANSITIONS
 
 __all__ = ["BUY", "LIMIT", "MARKET", "SIDES", "OrderIntent"]  # re-exported for routes
 
+_INF = math.inf
 FINAL_STATES = frozenset(state for state, moves in ORDER_TRANSITIONS.items() if not moves)
 
 # FIX 4.4 tag 150 ExecType and tag 39 OrdStatus: wire character <-> name.
@@ -105,6 +106,7 @@ class ReplaceRequest:
                              f"limit_price {self.limit_price!r}")
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class ExecReport:
     """What a venue said about an order (FIX 35=8): one canonical EXECUTION row, including the
@@ -129,6 +131,27 @@ class ExecReport:
     text: str | None = None
 
     def __post_init__(self) -> None:
+        # Fast path (a route builds two per order): one combined predicate for the common case
+        # (float quantities, plain str ids); when it is unsure, the precise checks below decide
+        # and raise the error that names the field.
+        try:
+            sym, eid, cid, venue = self.symbol, self.exec_id, self.cl_ord_id, self.venue
+            lq, lp, cq, lv, ap, com = (self.last_qty, self.last_price, self.cum_qty, self.leaves_qty,
+                                       self.avg_price, self.commission)
+            if (type(self.ts) is int and self.ts >= 0
+                    and type(sym) is type(eid) is type(cid) is type(venue) is str
+                    and sym.strip() == sym != "" and eid.strip() == eid != "" and cid.strip() == cid != ""
+                    and venue.strip() == venue != ""
+                    and self.exec_type in FIX_EXEC_TYPE and self.order_status in ORDER_TRANSITIONS
+                    and (self.side == BUY or self.side == SELL)
+                    and type(lq) is type(lp) is type(cq) is type(lv) is type(ap) is float
+                    and 0.0 <= lq < _INF and 0.0 <= lp < _INF and 0.0 <= cq < _INF and 0.0 <= lv < _INF
+                    and 0.0 <= ap < _INF
+                    and (self.exec_type != "TRADE" or (lq > 0.0 and lp > 0.0))
+                    and (com is None or (type(com) is float and 0.0 <= com < _INF))):
+                return
+        except TypeError:  # e.g. an unhashable exec_type: the checks below say what is wrong
+            pass
         if not isinstance(self.ts, int) or isinstance(self.ts, bool) or self.ts < 0:
             raise OrderError(f"ts must be a non-negative int of UTC ns, got {self.ts!r}")
         for name in ("symbol", "exec_id", "cl_ord_id", "venue"):

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,65 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.jsonl"
 Record = tuple[int, str, dict[str, Any]]  # (seq, kind, row)
+
+
+# The two row shapes the OMS journals, as ``Order.row()`` and ``ExecReport.row()`` build them:
+# (field, JSON type). "str?"/"float?": or None.
+ORDER_ROW = (("ts", "int"), ("symbol", "str"), ("cl_ord_id", "str"), ("side", "str"), ("order_type", "str"),
+             ("quantity", "float"), ("limit_price", "float?"), ("time_in_force", "str"),
+             ("strategy_id", "str?"), ("status", "str"), ("account", "str?"))
+EXECUTION_ROW = (("ts", "int"), ("symbol", "str"), ("exec_id", "str"), ("cl_ord_id", "str"),
+                 ("order_id", "str?"), ("exec_type", "str"), ("order_status", "str"), ("side", "str"),
+                 ("last_qty", "float"), ("last_price", "float"), ("cum_qty", "float"),
+                 ("leaves_qty", "float"), ("avg_price", "float"), ("commission", "float?"), ("venue", "str"),
+                 ("orig_cl_ord_id", "str?"), ("text", "str?"))
+
+
+def _fail(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _record_encoder() -> Callable[[dict[str, Any]], str]:
+    """``json.dumps(record, separators=(",", ":"), allow_nan=False)`` with the C encoder built once
+    (``JSONEncoder.encode`` builds it per call): the same bytes, ~30 % less time."""
+    encode = c_make_encoder(None, _fail, encode_basestring_ascii, None, ":", ",", False, False, False)
+    return lambda record: "".join(encode(record, 0))
+
+
+def _row_encoder(kind: str, spec: tuple[tuple[str, str], ...]) -> Callable[[int, dict[str, Any]], str | None]:
+    """The journal line of a ``kind`` record whose row has exactly ``spec``'s fields, in order,
+    with values of their types; else None (the generic encoder then writes the record).
+
+    Generated once from ``spec``: one combined type check, then one f-string. The bytes are the
+    generic encoder's: keys in row order, strings by ``encode_basestring_ascii``, floats by
+    ``float.__repr__``, ints by ``int.__repr__`` (bool is not int here: it fails the check); a NaN
+    or an infinity fails the check too, and the generic encoder refuses it as before."""
+    checks, parts = ["type(seq) is int"], []
+    for i, (field, typ) in enumerate(spec):
+        v, key = f"v{i}", json.dumps(field)
+        value = {"int": f"{{{v}}}", "str": f"{{_e({v})}}", "float": f"{{_f({v})}}",
+                 "str?": f"{{'null' if {v} is None else _e({v})}}",
+                 "float?": f"{{'null' if {v} is None else _f({v})}}"}[typ]
+        check = {"int": f"type({v}) is int", "str": f"type({v}) is str",
+                 "float": f"type({v}) is float and -_inf < {v} < _inf",
+                 "str?": f"({v} is None or type({v}) is str)",
+                 "float?": f"({v} is None or (type({v}) is float and -_inf < {v} < _inf))"}[typ]
+        checks.append(check)
+        parts.append(f"{key}:{value}")
+    # the generated f-string: {{ and }} are braces of the JSON, {...} the values
+    line = '{{"seq":{seq},"kind":' + json.dumps(kind) + ',"row":{{' + ",".join(parts) + "}}}}\\n"
+    source = "\n".join([
+        "def encode(seq, row):",
+        f"    if len(row) != {len(spec)} or tuple(row) != _keys:",
+        "        return None",
+        f"    {', '.join(f'v{i}' for i in range(len(spec)))}, = row.values()",
+        f"    if {' and '.join(checks)}:",
+        f'        return f"""{line}"""',
+        "    return None", ""])
+    namespace: dict[str, Any] = {"_keys": tuple(field for field, _ in spec), "_e": encode_basestring_ascii,
+                                 "_f": float.__repr__, "_inf": math.inf}
+    exec(source, namespace)  # noqa: S102 - generated from the constant field specs above
+    return namespace["encode"]
 
 
 def journal_path(directory: Path) -> Path:
@@ -83,7 +144,9 @@ class Journal:
         self._fh = self.path.open("ab", buffering=0)  # unbuffered: each record is one write()
         self._lock = threading.Lock()
         self._tails: list[Callable[[Record], None]] = []
-        self._dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+        self._dumps = _record_encoder()
+        self._lines = {"order": _row_encoder("order", ORDER_ROW),
+                       "execution": _row_encoder("execution", EXECUTION_ROW)}
 
     def _truncate_torn_tail(self) -> None:
         """Cut a half-written last line off, so the next record starts on a line of its own."""
@@ -103,9 +166,13 @@ class Journal:
         self._tails.append(tail)
 
     def _append(self, kind: str, row: dict[str, Any]) -> None:
+        fast = self._lines.get(kind)
         with self._lock:
             seq = self.seq + 1
-            self._fh.write((self._dumps({"seq": seq, "kind": kind, "row": row}) + "\n").encode())
+            line = fast(seq, row) if fast is not None else None
+            if line is None:
+                line = self._dumps({"seq": seq, "kind": kind, "row": row}) + "\n"
+            self._fh.write(line.encode())
             self.seq = seq
             record = (seq, kind, row)
             for tail in self._tails:

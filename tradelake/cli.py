@@ -18,7 +18,8 @@ from tradelake.config import ConfigError, load_config, masked_dict
 # Layers add their subcommands here (tradelake/ itself imports no layer at module level).
 LAYER_COMMANDS = ("ingestion.commands", "hive.commands", "spark_jobs.commands", "ods.commands",
                   "intelligence.commands_models", "intelligence.commands", "order_routing.commands",
-                  "order_routing.commands_oms", "order_routing.exchange.commands")
+                  "order_routing.commands_oms", "order_routing.exchange.commands",
+                  "ingestion.replay_commands")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_UP, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

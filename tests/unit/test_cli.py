@@ -13,7 +13,7 @@ SUBCOMMANDS = [
     ["ods"], ["ods", "migrate"], ["ods", "status"], ["ods", "listen"], ["bars"],
     ["models"], ["models", "list"], ["models", "show"], ["train"], ["backtest"],
     ["risk"], ["risk", "kill"], ["risk", "release"], ["risk", "status"], ["exchange"], ["route"],
-    ["oms"], ["oms", "status"], ["oms", "recover"], ["demo"],
+    ["oms"], ["oms", "status"], ["oms", "recover"], ["demo"], ["replay"], ["ods", "checksum"],
 ]
 
 

@@ -1,0 +1,143 @@
+"""Ticks -> the engine's market events, defined once for the live router and the DR replay.
+
+The live router (``order_routing.live_source.KafkaMarketSource``) and the raw-zone replay
+(``intelligence.replay_engine``) must hand the engine exactly the same bars for the same trades,
+or a replay could not reproduce a live run's decisions. Both therefore use ``TradeBars`` (trades
+-> bars of one interval) and ``QuoteEvents`` (quotes -> ``Quote`` events) from here.
+
+``TradeBars``: the same OHLCV/VWAP the batch layer computes: open = first and close = last trade
+by (ts, seq), vwap = notional / volume (None when the volume is 0). A symbol's bar is complete
+when a trade of a later interval of that symbol arrives; complete bars are released in
+(close time, symbol) order once EVERY symbol being built has moved past their close (or all of
+them, on ``release(everything=True)``: a quiet feed, the end of a replay). A trade for a step
+already released, or arriving after its bar closed, is counted as ``LATE``; a trade with a
+non-positive price or negative size as ``INVALID_TRADE``. Nothing is dropped silently: every
+rejection goes to ``reject(reason, detail)``.
+
+``QuoteEvents``: each quote is an event at once; a quote older than the last one released cannot
+be processed in order (``LATE``), an invalid one (``INVALID_QUOTE``) is refused by ``Quote``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+
+import pyarrow as pa
+
+from intelligence.domain import Bar, DomainError, Quote, interval_ns
+
+Reject = Callable[[str, str], None]
+
+
+class BarBuilder:
+    """One symbol's bar in progress."""
+
+    __slots__ = ("start", "open", "high", "low", "close", "volume", "notional", "count", "last")
+
+    def __init__(self, start: int, price: float, size: float, key: tuple[int, int]) -> None:
+        self.start, self.open = start, price
+        self.high = self.low = self.close = price
+        self.volume, self.notional, self.count, self.last = size, price * size, 1, key
+
+    def add(self, price: float, size: float, key: tuple[int, int]) -> None:
+        if price > self.high:
+            self.high = price
+        if price < self.low:
+            self.low = price
+        if key >= self.last:
+            self.close, self.last = price, key
+        self.volume += size
+        self.notional += price * size
+        self.count += 1
+
+    def bar(self, symbol: str, interval: str) -> Bar:
+        vwap = self.notional / self.volume if self.volume > 0 else None
+        return Bar(self.start, symbol, interval, self.open, self.high, self.low, self.close,
+                   self.volume, vwap, self.count)
+
+
+class TradeBars:
+    """Bars of ``interval`` from trades, released in (close time, symbol) order (module doc)."""
+
+    def __init__(self, interval: str, reject: Reject, symbols: Sequence[str] | None = None) -> None:
+        self.length = interval_ns(interval)
+        self.interval = interval
+        self.reject = reject
+        self.symbols = set(symbols) if symbols else None
+        self.complete: list[tuple[int, str, Bar]] = []  # heap of (close, symbol, bar)
+        self.released = -1  # close time of the last released step
+        self.building: dict[str, BarBuilder] = {}
+
+    def add(self, table: pa.Table | pa.RecordBatch) -> int:
+        """Fold a batch of trades (columns ts, symbol, price, size, seq) in, in row order;
+        returns how many were of the wanted symbols (the ticks considered)."""
+        cols = [table.column(n).to_pylist() for n in ("ts", "symbol", "price", "size", "seq")]
+        wanted, length, building = self.symbols, self.length, self.building
+        ticks = 0
+        for ts, symbol, price, size, seq in zip(*cols, strict=True):
+            if wanted is not None and symbol not in wanted:
+                continue
+            ticks += 1
+            if not (price > 0 and size >= 0):
+                self.reject("INVALID_TRADE", f"{symbol} at {ts}: price {price}, size {size}")
+                continue
+            start = ts - ts % length
+            builder = building.get(symbol)
+            if builder is None or start > builder.start:
+                if builder is not None:
+                    self._complete(symbol, builder)
+                if start + length <= self.released:
+                    self.reject("LATE", f"{symbol} trade at {ts}: its step was released")
+                    building.pop(symbol, None)
+                    continue
+                building[symbol] = BarBuilder(start, price, size, (ts, seq))
+            elif start == builder.start:
+                builder.add(price, size, (ts, seq))
+            else:
+                self.reject("LATE", f"{symbol} trade at {ts} after its bar closed")
+        return ticks
+
+    def _complete(self, symbol: str, builder: BarBuilder) -> None:
+        bar = builder.bar(symbol, self.interval)
+        heapq.heappush(self.complete, (builder.start + self.length, symbol, bar))
+
+    def release(self, everything: bool = False) -> Iterator[Bar]:
+        """Complete bars of the steps no symbol can still add to (or all of them)."""
+        if everything:
+            for symbol, builder in self.building.items():
+                self._complete(symbol, builder)
+            self.building.clear()
+        horizon = min((b.start for b in self.building.values()), default=None)
+        heap = self.complete
+        while heap and (everything or horizon is None or heap[0][0] <= horizon):
+            close, _, bar = heapq.heappop(heap)
+            self.released = close
+            yield bar
+
+
+class QuoteEvents:
+    """``Quote`` events from quote rows, in arrival order (module doc)."""
+
+    def __init__(self, reject: Reject, symbols: Sequence[str] | None = None) -> None:
+        self.reject = reject
+        self.symbols = set(symbols) if symbols else None
+        self.last_ts = -1
+        self.ticks = 0
+
+    def events(self, table: pa.Table | pa.RecordBatch) -> Iterator[Quote]:
+        names = ("ts", "symbol", "bid_price", "bid_size", "ask_price", "ask_size")
+        for row in zip(*[table.column(n).to_pylist() for n in names], strict=True):
+            if self.symbols is not None and row[1] not in self.symbols:
+                continue
+            self.ticks += 1
+            if row[0] < self.last_ts:
+                self.reject("LATE", f"{row[1]} quote at {row[0]} after {self.last_ts}")
+                continue
+            try:
+                quote = Quote(*row)
+            except (DomainError, TypeError) as exc:
+                self.reject("INVALID_QUOTE", str(exc))
+                continue
+            self.last_ts = row[0]
+            yield quote

@@ -1,4 +1,5 @@
-"""Crash test: kill -9 the lander at random points, restart it, and find every tick exactly once."""
+"""Crash test: kill -9 the lander at random points while it lands, restart it, and find every tick
+exactly once."""
 
 import os
 import random
@@ -34,6 +35,10 @@ def read_keys(fs, topics):
     return pa.concat_tables(parts) if parts else None
 
 
+def landed_files(fs, topics) -> int:
+    return sum(len(r) for t in topics for r in landed_ranges(fs, "raw", t).values())
+
+
 def test_kill_9_at_random_points_then_every_tick_exactly_once(stack, cfg):
     run = uuid.uuid4().hex[:8]
     topics = [f"crash.{run}.trades", f"crash.{run}.quotes"]
@@ -61,14 +66,22 @@ def test_kill_9_at_random_points_then_every_tick_exactly_once(stack, cfg):
             publish_batches(tcfg, [batches[j] for j in chunk], validator, publisher)
             if i == len(chunks) - 1:
                 break
+            before = landed_files(fs, topics)
             lander = subprocess.Popen([sys.executable, "-m", "tradelake.cli", "land", "-q",
                                        "--topics", ",".join(topics)], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(3.5, 8.0))  # start-up takes ~3 s; then it is mid-landing
+            # past its start-up once it has landed a file of this run; the backlog of a chunk
+            # takes it a few seconds more, so a random moment after that is mid-landing
+            deadline = time.monotonic() + 120
+            while (landed_files(fs, topics) == before and lander.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0.0, 1.5))
+            assert lander.poll() is None, "the lander ended on its own"
             os.kill(lander.pid, signal.SIGKILL)
             lander.wait()
             kills += 1
-            files_seen.append(sum(len(r) for t in topics for r in landed_ranges(fs, "raw", t).values()))
+            files_seen.append(landed_files(fs, topics))
         publisher.close()
         assert validator.counts.reconciles() and validator.counts.accepted == sim.total_ticks()
 

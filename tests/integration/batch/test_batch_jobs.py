@@ -1,6 +1,11 @@
 """The batch layer on the real stack: raw lander files on HDFS -> etl_ticks -> bars -> features in
 a warehouse of the test's own, read back through the Thrift server; reruns replace partitions
-with identical content; ``--symbols`` reruns keep the other symbols; the CLI runs spark-submit.
+with identical content; ``--symbols`` reruns keep the other symbols; the CLI applies the DDL
+(idempotently), runs the jobs with spark-submit and prints query results.
+
+One test, one warehouse: the first build runs the jobs in process, the full rerun is the CLI's
+(``tradelake batch``: a spark-submit per job), so the CLI's output is checked against the
+in-process build instead of paying for a second warehouse and a second full build.
 
 Expected figures are worked out by hand from the handful of ticks below.
 """
@@ -87,9 +92,14 @@ def run_all(spark, cfg, symbols=None) -> dict:
             "features": features.run(spark, cfg, JAN5, JAN6, symbols)}
 
 
-def test_jobs_build_the_warehouse_and_reruns_are_identical(spark, batch_cfg, thrift_query):
-    cfg, _ = batch_cfg
+def test_jobs_build_the_warehouse_the_cli_reruns_them_identically_and_sql_prints_the_result(
+        spark, batch_cfg, thrift_query):
+    cfg, env = batch_cfg
     wh = cfg.warehouse
+    full_env = {**os.environ, **env}
+    tradelake = [sys.executable, "-m", "tradelake.cli"]
+
+    # the first build, in process, into a fresh warehouse (each job creates its tables)
     first = run_all(spark, cfg)
     assert first["etl"]["rows_written"] == 6 and first["etl"]["duplicates_removed"] == 1
     assert first["etl"]["partitions_replaced"] == ["2026-01-05", "2026-01-06"]
@@ -114,35 +124,18 @@ def test_jobs_build_the_warehouse_and_reruns_are_identical(spark, batch_cfg, thr
     assert [d for d, _ in feat] == ["2026-01-05", "2026-01-05", "2026-01-06"]
     assert feat[0][1] is None
     assert feat[1][1] == pytest.approx(11 / 12 - 1) and feat[2][1] == pytest.approx(13 / 11 - 1)
-
     before = {t: rows(spark, t) for t in (f"{wh.curated_db}.ticks", f"{wh.curated_db}.bars",
                                          f"{wh.features_db}.bar_features")}
-    again = run_all(spark, cfg)
-    assert again["etl"]["rows_written"] == 6
-    for table, content in before.items():
-        spark.sql(f"REFRESH TABLE {table}")
-        assert rows(spark, table) == content, table
-    partitions = thrift_query(f"SHOW PARTITIONS {wh.curated_db}.bars")
-    assert len(partitions) == 8  # 4 intervals x 2 days, each replaced in place, none added
 
-    # rebuilding one symbol leaves the other's rows in the same partitions alone
-    run_all(spark, cfg, symbols=["AAPL"])
-    for table, content in before.items():
-        spark.sql(f"REFRESH TABLE {table}")
-        assert rows(spark, table) == content, table
+    # the whole DDL through the CLI: creates what the jobs did not, leaves what they did
+    proc = subprocess.run([*tradelake, "hive", "apply"], capture_output=True, text=True,
+                          env=full_env, cwd=PROJECT_ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    creates = sum(len(re.findall(r"^CREATE ", f.read_text(), re.M))
+                  for f in (PROJECT_ROOT / "hive" / "ddl").glob("*.hql"))
+    assert f"applied {creates} statements" in proc.stderr
 
-
-def test_cli_batch_runs_the_jobs_with_spark_submit_and_sql_prints_the_result(batch_cfg):
-    cfg, env = batch_cfg
-    full_env = {**os.environ, **env}
-    tradelake = [sys.executable, "-m", "tradelake.cli"]
-    for _ in range(2):  # the DDL is idempotent
-        proc = subprocess.run([*tradelake, "hive", "apply"], capture_output=True, text=True,
-                              env=full_env, cwd=PROJECT_ROOT, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        creates = sum(len(re.findall(r"^CREATE ", f.read_text(), re.M))
-                      for f in (PROJECT_ROOT / "hive" / "ddl").glob("*.hql"))
-        assert f"applied {creates} statements" in proc.stderr
+    # the rerun: the CLI, a spark-submit per job; it replaces the partitions with identical content
     proc = subprocess.run([*tradelake, "batch", "--from", "2026-01-05", "--to", "2026-01-06"],
                           capture_output=True, text=True, env=full_env, cwd=PROJECT_ROOT, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -150,7 +143,14 @@ def test_cli_batch_runs_the_jobs_with_spark_submit_and_sql_prints_the_result(bat
     assert summary["jobs"]["etl_ticks"]["rows_written"] == 6
     assert summary["jobs"]["bars"]["bars_written"]["1d"] == 4
     assert summary["jobs"]["features"]["rows_written"] == 17  # one row per bar
-    query = (f"SELECT symbol, dt, round(vwap, 4) AS vwap FROM {cfg.warehouse.curated_db}.daily_vwap "
+    for table, content in before.items():
+        spark.sql(f"REFRESH TABLE {table}")
+        assert rows(spark, table) == content, table
+    partitions = thrift_query(f"SHOW PARTITIONS {wh.curated_db}.bars")
+    assert len(partitions) == 8  # 4 intervals x 2 days, each replaced in place, none added
+
+    # the CLI's sql prints the result as a table
+    query = (f"SELECT symbol, dt, round(vwap, 4) AS vwap FROM {wh.curated_db}.daily_vwap "
              "ORDER BY symbol, dt")
     proc = subprocess.run([*tradelake, "sql", query], capture_output=True, text=True, env=full_env,
                           cwd=PROJECT_ROOT, timeout=300)
@@ -160,5 +160,13 @@ def test_cli_batch_runs_the_jobs_with_spark_submit_and_sql_prints_the_result(bat
     assert lines[3:7] == ["| AAPL   | 2026-01-05 | 11.3333 |", "| AAPL   | 2026-01-06 |      13 |",
                           "| MSFT   | 2026-01-05 |      20 |", "| MSFT   | 2026-01-06 |      21 |"]
     assert "4 rows in" in proc.stderr
+
+    # rebuilding one symbol leaves the other's rows in the same partitions alone
+    run_all(spark, cfg, symbols=["AAPL"])
+    for table, content in before.items():
+        spark.sql(f"REFRESH TABLE {table}")
+        assert rows(spark, table) == content, table
+
+    # the DDL is idempotent: applied once more (in process), still nothing to change
     with contextlib.closing(connect_hive(cfg.hive)) as conn, contextlib.closing(conn.cursor()) as cur:
-        apply(cfg, cur.execute)  # and once more in process: still nothing to change
+        assert len(apply(cfg, cur.execute)) == creates

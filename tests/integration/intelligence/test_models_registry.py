@@ -3,6 +3,12 @@
 -> ``tradelake models list/show`` -> ``load_predictor``, whose live predictions equal the saved
 Spark PipelineModel's on the same rows; the metrics are in Hive; a rerun adds a version.
 
+Kept small, since none of these claims depends on the sizes: two walk-forward folds (still
+several, so per-fold and pooled metrics and the purge gap are exercised) and ``models.max_iter``
+cut to 10 for the logistic regression (from the environment, as a user would; it need not
+converge for its saved pipeline and the live predictor to agree, and the manifest must record
+the setting).
+
 Run with ``-s`` to see the per-prediction latency of the loaded predictors (printed only)."""
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ DAY, MIN = 86_400 * 10**9, 60 * 10**9
 OPEN = (14 * 60 + 30) * MIN
 JAN5, JAN6 = date(2026, 1, 5), date(2026, 1, 6)
 SYMBOLS, BARS_PER_DAY = ("AAA", "BBB", "CCC"), 150
+FOLDS, MAX_ITER = 2, 10  # small on purpose: see the module doc
 BARS_DDL = ("ts BIGINT, symbol STRING, interval STRING, open DOUBLE, high DOUBLE, low DOUBLE, "
             "close DOUBLE, volume DOUBLE, vwap DOUBLE, trade_count BIGINT, dt DATE")
 
@@ -61,11 +68,13 @@ def models_env(spark, scratch_warehouse):
     """A scratch warehouse with bar_features for Jan 5-6, and a scratch model registry."""
     wh_cfg, wh_env = scratch_warehouse
     registry_dir = f"it_{uuid.uuid4().hex[:8]}_models"
-    cfg = dataclasses.replace(wh_cfg, models=dataclasses.replace(wh_cfg.models, registry_dir=registry_dir))
+    cfg = dataclasses.replace(wh_cfg, models=dataclasses.replace(wh_cfg.models, registry_dir=registry_dir,
+                                                                 max_iter=MAX_ITER))
     bars = spark.createDataFrame(synthetic_bars(), BARS_DDL)
     feats = features.transform(bars, JAN5, JAN6, dict(cfg.warehouse.feature_warmup_days))
     features.load(feats, cfg, JAN5, JAN6)
-    yield cfg, {**wh_env, "TRADELAKE_MODELS__REGISTRY_DIR": registry_dir}
+    yield cfg, {**wh_env, "TRADELAKE_MODELS__REGISTRY_DIR": registry_dir,
+                "TRADELAKE_MODELS__MAX_ITER": str(MAX_ITER)}
     fs = lake_fs(cfg)
     if fs.exists(registry_dir):
         fs.delete(registry_dir, recursive=True)
@@ -88,15 +97,15 @@ def latency_us(predictor: Predictor, rows: list[dict], calls: int = 20_000) -> f
 def test_train_register_list_show_and_live_inference_equal_to_spark(spark, models_env):
     cfg, env = models_env
     started = time.monotonic()
-    proc = tradelake(env, "train", "--from", "2026-01-05", "--to", "2026-01-06", "--folds", "3",
+    proc = tradelake(env, "train", "--from", "2026-01-05", "--to", "2026-01-06", "--folds", str(FOLDS),
                      "--purge-bars", "5", "--weights", "AAA=0.5,BBB=0.5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     print(f"\ntradelake train (spark-submit included): {time.monotonic() - started:.1f}s")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "[train] forecast fold 3/3" in proc.stderr  # progress is shown as it happens
+    assert f"[train] forecast fold {FOLDS}/{FOLDS}" in proc.stderr  # progress is shown as it happens
     assert set(summary["models"]) == {"forecast_1m", "alpha_1m", "risk_1m", "portfolio_1m"}
     assert all(m["version"] == 1 for m in summary["models"].values())
-    assert summary["bar_times"] == 2 * BARS_PER_DAY and summary["folds"] == 3
+    assert summary["bar_times"] == 2 * BARS_PER_DAY and summary["folds"] == FOLDS
 
     # the registry, through the CLI
     listed = tradelake(env, "models", "list", "--json")
@@ -105,7 +114,8 @@ def test_train_register_list_show_and_live_inference_equal_to_spark(spark, model
     assert set(rows) == set(summary["models"])
     assert rows["alpha_1m"]["latest"] == 1 and rows["alpha_1m"]["trained_on"] == "2026-01-05..2026-01-06"
     shown = tradelake(env, "models", "show", "forecast_1m")
-    assert shown.returncode == 0 and "walk-forward, expanding, 3 folds, purge 5 bar times" in shown.stdout
+    assert shown.returncode == 0
+    assert f"walk-forward, expanding, {FOLDS} folds, purge 5 bar times" in shown.stdout
     assert "| overall |" in shown.stdout
     assert tradelake(env, "models", "show", "portfolio_1m").returncode == 0
     missing = tradelake(env, "models", "show", "forecast_1m", "--version", "9")
@@ -113,9 +123,10 @@ def test_train_register_list_show_and_live_inference_equal_to_spark(spark, model
 
     manifest = load_manifest(cfg, "forecast_1m")
     assert manifest["training_range"]["from"] == "2026-01-05" and manifest["kind"] == "forecast"
-    assert [f["index"] for f in manifest["metrics"]["folds"]] == [1, 2, 3]
+    assert [f["index"] for f in manifest["metrics"]["folds"]] == list(range(1, FOLDS + 1))
     for fold in manifest["validation"]["bounds"]:
         assert fold["test_from"] > fold["train_to"]  # the purge gap
+    assert load_manifest(cfg, "alpha_1m")["model"]["params"]["maxIter"] == MAX_ITER  # the env reached the job
     portfolio = load_manifest(cfg, "portfolio_1m")
     for method, weights in portfolio["weights"].items():
         assert sum(weights.values()) == pytest.approx(1.0), method
@@ -155,10 +166,10 @@ def test_train_register_list_show_and_live_inference_equal_to_spark(spark, model
     assert ic[0].value == pytest.approx(manifest["metrics"]["overall"]["ic"], rel=1e-12)
     folds = spark.sql(f"SELECT fold, value FROM {metrics} WHERE model = 'alpha_1m' AND scope = 'fold' "
                       "AND metric = 'auc' ORDER BY fold").collect()
-    assert [r.fold for r in folds] == [1, 2, 3] and all(0 <= r.value <= 1 for r in folds)
+    assert [r.fold for r in folds] == list(range(1, FOLDS + 1)) and all(0 <= r.value <= 1 for r in folds)
 
     # a rerun (in process this time) adds a version and leaves the others as they were
-    again = train.run(spark, cfg, JAN5, JAN6, kinds=["risk"], n_folds=3, purge=5)
+    again = train.run(spark, cfg, JAN5, JAN6, kinds=["risk"], n_folds=FOLDS, purge=5)
     assert again["models"]["risk_1m"]["version"] == 2
     assert Registry.of(cfg).versions("risk_1m") == [1, 2] and Registry.of(cfg).versions("alpha_1m") == [1]
     assert load_manifest(cfg, "risk_1m")["version"] == 2

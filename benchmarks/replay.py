@@ -202,9 +202,14 @@ def main() -> int:
         started = time.perf_counter()
         for batch in reader.batches():
             rebuild.write(batch)
+        streamed = time.perf_counter()
         rebuild.finish()
+        finished = time.perf_counter()
         bulk.end()
         ods_s = time.perf_counter() - started
+        phases = {"read_validate_s": round(streamed - started, 3),
+                  "drain_writes_s": round(finished - streamed, 3),
+                  "keys_and_views_s": round(ods_s - (finished - started), 3)}
         bulk.close()
         written = sum(rebuild.stats.written.values())
         rebuilt = store_checksums(store, MARKET_TABLES)
@@ -212,7 +217,8 @@ def main() -> int:
         copy_s = copy_baseline(cfg, f"rb_{run}_copy", ticks)
         match = rebuilt == live["checksums"]
         say(f"ods: {written:,} rows rebuilt in {ods_s:.2f}s ({written / ods_s:,.0f}/s; writes "
-            f"{rebuild.stats.write_seconds:.2f}s); plain COPY baseline {events / copy_s:,.0f}/s; "
+            f"{rebuild.stats.write_seconds:.2f}s; phases {phases}); "
+            f"plain COPY baseline {events / copy_s:,.0f}/s; "
             f"checksums match the live-built ODS: {match}")
         result = {
             "events": events, "files": reader.stats.files, "bytes": reader.stats.bytes,
@@ -227,7 +233,7 @@ def main() -> int:
             "live_ods_rows_per_s": round(events / live["seconds"]),
             "read_seconds": round(read_s, 3), "kafka_seconds": round(kafka_s, 3),
             "ods_seconds": round(ods_s, 3),
-            "ods_write_seconds": round(rebuild.stats.write_seconds, 3),
+            "ods_write_seconds": round(rebuild.stats.write_seconds, 3), "ods_phases": phases,
             "targets": TARGETS, "load_average_at_start": [round(x, 2) for x in load],
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
             "checksums": {t: c.as_dict() for t, c in rebuilt.items()},

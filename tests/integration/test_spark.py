@@ -23,7 +23,9 @@ def test_session_factory_table_is_visible_through_thrift_server(spark, cfg, thri
         spark.sql(f"DROP TABLE IF EXISTS {table}")
 
 
-def test_spark_submit_smoke_job_seen_by_pyhive(spark, cfg, thrift_query):
+def test_spark_submit_smoke_job_seen_by_pyhive(spark, cfg, thrift_query, spark_submit_env, monkeypatch):
+    for key, value in spark_submit_env.items():
+        monkeypatch.setenv(key, value)  # run_smoke's spark-submit takes this process's environment
     table = f"default.it_smoke_{uuid.uuid4().hex[:6]}"
     result = run_smoke(cfg, table=table, rows=250)
     assert result["ok"], result

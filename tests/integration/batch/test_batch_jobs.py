@@ -93,10 +93,10 @@ def run_all(spark, cfg, symbols=None) -> dict:
 
 
 def test_jobs_build_the_warehouse_the_cli_reruns_them_identically_and_sql_prints_the_result(
-        spark, batch_cfg, thrift_query):
+        spark, batch_cfg, thrift_query, spark_submit_env):
     cfg, env = batch_cfg
     wh = cfg.warehouse
-    full_env = {**os.environ, **env}
+    full_env = {**os.environ, **env, **spark_submit_env}
     tradelake = [sys.executable, "-m", "tradelake.cli"]
 
     # the first build, in process, into a fresh warehouse (each job creates its tables)

@@ -64,7 +64,7 @@ def synthetic_bars(seed: int = 42) -> list[tuple]:
 
 
 @pytest.fixture
-def models_env(spark, scratch_warehouse):
+def models_env(spark, scratch_warehouse, spark_submit_env):
     """A scratch warehouse with bar_features for Jan 5-6, and a scratch model registry."""
     wh_cfg, wh_env = scratch_warehouse
     registry_dir = f"it_{uuid.uuid4().hex[:8]}_models"
@@ -73,7 +73,7 @@ def models_env(spark, scratch_warehouse):
     bars = spark.createDataFrame(synthetic_bars(), BARS_DDL)
     feats = features.transform(bars, JAN5, JAN6, dict(cfg.warehouse.feature_warmup_days))
     features.load(feats, cfg, JAN5, JAN6)
-    yield cfg, {**wh_env, "TRADELAKE_MODELS__REGISTRY_DIR": registry_dir,
+    yield cfg, {**wh_env, **spark_submit_env, "TRADELAKE_MODELS__REGISTRY_DIR": registry_dir,
                 "TRADELAKE_MODELS__MAX_ITER": str(MAX_ITER)}
     fs = lake_fs(cfg)
     if fs.exists(registry_dir):

@@ -97,7 +97,7 @@ class Demo:
         self.run("ODS schema", "ods", "migrate", json_out=False)
 
     def history(self) -> None:
-        ing = self.run(
+        self.results["ingest_history"] = self.run(
             "ingest history",
             "ingest",
             "--source",
@@ -108,12 +108,6 @@ class Demo:
             HISTORY[0],
             "--trades-per-day",
             str(TRADES_PER_DAY),
-        )
-        self.results["ingest_history"] = ing
-        self.check(
-            "ingest (history): received = accepted + quarantined + filtered",
-            ing["reconciled"],
-            f"{ing['received']:,} = {ing['accepted']:,} + {ing['quarantined']:,} + {ing['filtered']:,}",
         )
         self.results["land_history"] = self.run("land history", "land", "--idle-exit", "5", "-q")
         self.results["batch"] = self.run("batch layer", "batch", "--from", HISTORY[0], "--to", HISTORY[1])

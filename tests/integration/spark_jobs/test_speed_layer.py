@@ -252,3 +252,4 @@ def test_killed_mid_batch_and_restarted_every_tick_lands_exactly_once(speed_env,
     code, _ = third.wait(600)
     assert code == 2, third.tail()
     assert any("already holds micro-batches" in line for line in third.lines), third.tail()
+    assert not fs.exists(f"{cfg.speed.checkpoint_dir}/{lake_query}/offsets")  # it ran nothing

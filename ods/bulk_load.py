@@ -22,8 +22,9 @@ repeated keys), ``PostgresBulkLoad``:
    aggregates over the whole table; for trades, then the market rules judged on every complete
    bar).
 
-A rebuild that dies between 1 and 3 leaves the store without those keys, triggers or views;
-``prepare`` then sees market data and refuses it, and ``--wipe`` starts over from scratch.
+A rebuild that dies between 1 and 3 leaves the store without those keys, triggers or views (step 3
+is one transaction per table, so it is done whole or not at all); ``prepare`` then refuses the
+store if it holds market data, and ``--wipe`` always starts over from scratch.
 """
 
 from __future__ import annotations
@@ -115,19 +116,23 @@ class PostgresBulkLoad:
         self.keys.clear()
 
     def _finish_table(self, table: str) -> None:
+        """One transaction: if any step fails, the table stays as loaded (no key, trigger off,
+        holding rows), which ``prepare`` refuses and ``--wipe`` clears."""
         conn, (name, definition) = self.conns[table], self.keys[table]
         try:
             with conn, conn.cursor() as cur:
                 cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the key's sort in memory
                 cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                     sql.Identifier(table), sql.Identifier(name)) + sql.SQL(definition))
+                cur.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}")
+                            .format(sql.Identifier(table), sql.Identifier(TRIGGERS[table])))
+                cur.execute(sql.SQL("SELECT {}()").format(sql.Identifier(REFRESH[table])))
         except psycopg2.errors.UniqueViolation as exc:
             raise BulkLoadError(f"{self.schema}.{table}: a key was loaded twice, the rebuild is not "
                                 f"valid: {exc.diag.message_detail or exc}") from exc
-        with conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}")
-                        .format(sql.Identifier(table), sql.Identifier(TRIGGERS[table])))
-            cur.execute(sql.SQL("SELECT {}()").format(sql.Identifier(REFRESH[table])))
+        except psycopg2.Error as exc:
+            raise BulkLoadError(f"{self.schema}.{table}: keys and views could not be built at the end of "
+                                f"the load ({exc.pgerror or exc}); rebuild with --wipe") from exc
 
     def close(self) -> None:
         for conn in self.conns.values():

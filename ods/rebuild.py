@@ -7,10 +7,10 @@ Replayed trades and quotes go through the same two steps as in the speed layer
    clock is the latest ``ingest_ts`` of the batch (the original broker time the lander kept), not
    the wall clock, as the speed layer judges by Kafka timestamps;
 2. the bulk write path, in batches of ``rows_per_write`` rows: for PostgreSQL ``ods.bulk_load``
-   (COPY straight into the emptied tick tables, trades and quotes on two connections at once,
-   primary keys rebuilt at the end; the statement triggers fold every COPY into the continuous
-   views as for any write), for HBase the store's own ``write_trades`` / ``write_quotes``
-   (batched puts). ``store_writers`` gives the store's own path for any store.
+   (binary COPY straight into the emptied tick tables, trades and quotes on two connections at
+   once; keys and continuous views built once at the end, see that module), for HBase the store's
+   own ``write_trades`` / ``write_quotes`` (batched puts). ``store_writers`` gives the store's own
+   path for any store.
 
 Only the market-data part is rebuilt: trades, quotes and what the store derives from them (1m
 bars, last trade, latest quote, rolling volume, market alerts). Orders, executions and positions
@@ -18,8 +18,9 @@ come back from the OMS journal (the router's shipper re-ships from its own high-
 from the raw zone: the journal order between the orders and executions topics travels in a Kafka
 header the lander does not keep.
 
-``prepare`` refuses to write into a store that already holds market data, unless told to wipe it
-(``drop`` + ``ensure_schema``: the whole store, from scratch).
+``prepare`` refuses to write into a store that already holds market data, unless told to wipe it;
+a wipe, when asked for, is always done (``drop`` + ``ensure_schema``: the whole store, from
+scratch), so it also clears what an interrupted bulk load left (no keys, triggers disabled).
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def has_market_data(store: OperationalStore) -> bool:
 def prepare(store: OperationalStore, wipe: bool) -> bool:
     """Make ``store`` an empty, migrated store; True if it was wiped."""
     store.ensure_schema()
-    if not has_market_data(store):
-        return False
     if not wipe:
-        raise RebuildRefused(f"{store!r} already holds trades or quotes: a rebuild starts from an empty "
-                             "store (pass --wipe to drop it and rebuild it from scratch)")
+        if has_market_data(store):
+            raise RebuildRefused(f"{store!r} already holds trades or quotes: a rebuild starts from an empty "
+                                 "store (pass --wipe to drop it and rebuild it from scratch)")
+        return False
     store.drop()
     store.ensure_schema()
     return True

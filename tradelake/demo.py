@@ -319,14 +319,15 @@ class Demo:
 
 def run_demo(cfg: Config, profile: str | None, strategy: str) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    # The demo's Spark jobs are tiny (5 days of 10 symbols): their drivers' CPU goes mostly to JVM
-    # start-up and JIT compilation, so the client JIT alone (C1) finishes them sooner on 2 cores.
-    # Only for the processes this demo starts; a real batch keeps the JVM's default tiered JIT.
-    opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
-    os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} -XX:TieredStopAtLevel=1".strip()
     demo = Demo(cfg, profile, strategy)
     try:
         demo.stack()
+        # The demo's Spark jobs are tiny (5 days of 10 symbols): their drivers' CPU goes mostly to
+        # JVM start-up and JIT compilation, so the client JIT alone (C1) finishes them sooner on 2
+        # cores. Set after the stack is up: only the jobs this demo starts get it, never the
+        # stack's own JVMs (the Thrift server is started through spark-submit too).
+        opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} -XX:TieredStopAtLevel=1".strip()
         demo.history()
         demo.live_day()
         return demo.report()

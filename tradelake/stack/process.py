@@ -152,6 +152,12 @@ class ManagedProcess:
             )
         self.pid_file.write_text(str(proc.pid))
         self._popen = proc
+        # Popen returns once the child's exec has begun, but /proc/<pid>/cmdline shows the new
+        # command line only a moment later; until then pid() (which checks the marker there)
+        # would not recognise the process as ours. Wait for it (or for the child to exit).
+        deadline = time.monotonic() + 5.0
+        while self.marker not in cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         log.info("started %s (pid %d), log %s", self.name, proc.pid, self.log_file)
         return proc.pid
 

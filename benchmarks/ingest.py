@@ -64,6 +64,18 @@ def landed_seq_check(fs, zone: str, topics: list[str], expected: dict[str, int])
     return {"landed": table.num_rows, "duplicates": duplicates, "missing": missing}
 
 
+def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    """Drop the run's topics: every run makes three, and hundreds of stale partitions slow the
+    broker's controller (and so later runs) down."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics(topics)
+    finally:
+        admin.close()
+
+
 def baseline(cfg, topics: list[str], total: int) -> float:
     """Bare consume + decode + one local Parquet file per schema, same messages."""
     from kafka import KafkaConsumer
@@ -106,6 +118,13 @@ def main() -> int:
     run = uuid.uuid4().hex[:8]
     topics = {"trades": f"bench.{run}.trades", "quotes": f"bench.{run}.quotes",
               "quarantine": f"bench.{run}.quarantine"}
+    try:
+        return run_benchmark(cfg, args, run, topics)
+    finally:
+        delete_topics(cfg.kafka.bootstrap, list(topics.values()))
+
+
+def run_benchmark(cfg, args: argparse.Namespace, run: str, topics: dict[str, str]) -> int:
     env = {**os.environ, "TRADELAKE_INGEST__TOPICS__TRADES": topics["trades"],
            "TRADELAKE_INGEST__TOPICS__QUOTES": topics["quotes"],
            "TRADELAKE_INGEST__TOPICS__QUARANTINE": topics["quarantine"],

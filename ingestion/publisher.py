@@ -61,7 +61,7 @@ class PublishStats:
 
 
 class TickPublisher:
-    def __init__(self, bootstrap: str, ticks_per_message: int = 2000, client_id: str = "tradelake-ingest",
+    def __init__(self, bootstrap: str, ticks_per_message: int = 10000, client_id: str = "tradelake-ingest",
                  linger_ms: int = 5, wire_compression: str = "lz4") -> None:
         from kafka import KafkaProducer
 

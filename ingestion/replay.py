@@ -380,7 +380,7 @@ class KafkaTarget:
     provenance columns, which describe the first delivery."""
 
     def __init__(self, bootstrap: str, specs: Sequence[TopicSpec], topic_map: dict[str, str], *,
-                 ticks_per_message: int = 2000, wire_compression: str = "lz4") -> None:
+                 ticks_per_message: int = 10000, wire_compression: str = "lz4") -> None:
         from ingestion.publisher import TickPublisher
 
         self.specs = {s.topic: s for s in specs}

@@ -188,7 +188,7 @@ class IngestConfig:
     """Feeds -> validation -> Kafka."""
 
     topics: TopicsConfig = field(default_factory=TopicsConfig)
-    ticks_per_message: int = 2000  # ticks of one symbol per Kafka message (Arrow IPC batch)
+    ticks_per_message: int = 10000  # ticks of one symbol per Kafka message (Arrow IPC batch)
     wire_compression: str = "lz4"  # Arrow IPC body compression: lz4, zstd or none
     universe: tuple[str, ...] = ()  # symbols accepted; empty: every symbol
     sessions: dict[str, str] = field(default_factory=dict)  # symbol|* -> "09:30-16:00 Area/City"

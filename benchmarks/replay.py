@@ -59,22 +59,30 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def simulate(symbols: int, days: int, per_day: int) -> dict[str, pa.Table]:
+def simulate(symbols: int, days: int, per_day: int) -> list[tuple[str, pa.RecordBatch]]:
+    """The simulator's batches in feed order: day by day, time slice by time slice."""
     sim = MarketSimulator(SimulatorConfig(symbols=SYMBOLS[:symbols], seed=11, start_date=date(2026, 1, 5),
                                           days=days, trades_per_symbol_per_day=per_day))
+    return list(sim.batches(by_symbol=True))
+
+
+def by_kind(feed: list[tuple[str, pa.RecordBatch]]) -> dict[str, pa.Table]:
     parts: dict[str, list] = defaultdict(list)
-    for kind, batch in sim.batches(by_symbol=True):
+    for kind, batch in feed:
         parts[kind].append(batch)
     return {kind: pa.Table.from_batches(b) for kind, b in parts.items()}
 
 
-def publish(cfg, ticks: dict[str, pa.Table]) -> float:
-    """The ingestion publisher on the same events (the Kafka baseline); seconds until all acked."""
+def publish(cfg, feed: list[tuple[str, pa.RecordBatch]]) -> float:
+    """The ingestion publisher on the same events (the Kafka baseline); seconds until all acked.
+    Published in feed order, as ``tradelake ingest`` does, so the lander's files are those of a
+    feed (one day after the other), not of one symbol's whole range after another's."""
     publisher = TickPublisher(cfg.kafka.bootstrap, cfg.ingest.ticks_per_message,
                               wire_compression=cfg.ingest.wire_compression)
+    topics = {"trade": cfg.ingest.topics.trades, "quote": cfg.ingest.topics.quotes}
     started = time.perf_counter()
-    for kind, topic in (("trade", cfg.ingest.topics.trades), ("quote", cfg.ingest.topics.quotes)):
-        publisher.publish(topic, kind, ticks[kind])
+    for kind, batch in feed:
+        publisher.publish(topics[kind], kind, batch)
     publisher.flush()
     seconds = time.perf_counter() - started
     publisher.close()
@@ -155,12 +163,16 @@ def main() -> int:
     args = parser.parse_args()
     run = os.urandom(4).hex()
     env = scratch_env(run, prefix="rb")
+    # land with the profile's roll (lander.roll_seconds), as production fills the raw zone, not
+    # with the tests' 2-second roll, which splits the same events into several times more files
+    del env["TRADELAKE_LANDER__ROLL_SECONDS"]
     cfg = load_config("local", env={**os.environ, **env})
     load = os.getloadavg()
     try:
-        ticks = simulate(args.symbols, args.days, args.trades_per_day)
+        feed = simulate(args.symbols, args.days, args.trades_per_day)
+        ticks = by_kind(feed)
         events = sum(t.num_rows for t in ticks.values())
-        publish_s = publish(cfg, ticks)
+        publish_s = publish(cfg, feed)
         say(f"published {events:,} events with the ingestion publisher in {publish_s:.2f}s "
             f"({events / publish_s:,.0f}/s)")
         landed = land_all(cfg, [cfg.ingest.topics.trades, cfg.ingest.topics.quotes])

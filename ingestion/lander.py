@@ -333,12 +333,26 @@ class Lander:
 
     def flush_due(self) -> None:
         """Roll files by age, and land a partition at once when its stream goes quiet (no
-        message for ``idle_flush_s``) instead of holding its tail until the age limit."""
+        message for ``idle_flush_s`` and nothing more on the broker) instead of holding its
+        tail until the age limit."""
         now = time.monotonic()
         for key in [k for k, b in self.buffers.items()
                     if now - b.opened_at >= self.roll_seconds
-                    or now - b.last_added_at >= self.idle_flush_s]:
+                    or (now - b.last_added_at >= self.idle_flush_s and self._caught_up(k, b))]:
             self.flush(key)
+
+    def _caught_up(self, key: tuple[str, int], buf: Buffer) -> bool:
+        """False while the broker is known to hold more of the partition: reading a backlog,
+        a partition often waits its turn for longer than ``idle_flush_s``, and flushing it then
+        would split the backlog into many small files."""
+        from kafka.errors import IllegalStateError
+        from kafka.structs import TopicPartition
+
+        try:
+            high = self.consumer.highwater(TopicPartition(*key))
+        except IllegalStateError:  # revoked meanwhile
+            return True
+        return high is None or buf.last_offset + 1 >= high
 
     def flush_all(self) -> None:
         for key in list(self.buffers):

@@ -90,6 +90,42 @@ def test_restart_recognises_landed_ranges_even_if_offsets_were_not_committed(sta
     assert files_after == files_before
 
 
+def test_a_backlog_is_not_split_into_a_file_per_fetch(stack, cfg, tmp_path):
+    """Reading a backlog, a partition waits between fetches; the idle flush (here after 0 s)
+    must not land each fetch as its own file while the broker holds more of the partition."""
+    from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+    from ingestion.lander import Lander
+    from ingestion.landing import topic_specs
+
+    topic = f"it-backlog-{uuid.uuid4().hex[:8]}"
+    tcfg = with_topic(cfg, topic)
+    pub = TickPublisher(cfg.kafka.bootstrap, ticks_per_message=50)
+    for i in range(12):  # one record batch per message: flushed one by one
+        pub.publish(topic, "trade", trade_table(50, symbols=("AAPL",)).slice(0, 50 - i))
+        pub.flush()
+    pub.close()
+    fs = LocalLakeFS(tmp_path / "lake")
+    consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap, group_id=f"g-{topic}",
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             max_partition_fetch_bytes=1)  # one record batch per fetch
+    lander = Lander(fs, topic_specs(tcfg, [topic]), consumer, roll_seconds=600, idle_flush_s=0)
+
+    class Listener(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            lander.on_revoked(revoked)
+
+        def on_partitions_assigned(self, assigned):
+            lander.on_assigned(assigned)
+
+    consumer.subscribe(topics=[topic], listener=Listener())
+    result = lander.run(idle_exit_s=3, max_seconds=60)
+    consumer.close()
+    assert result.messages == 12 and result.rows == sum(50 - i for i in range(12))
+    ranges = [r for rs in landed_ranges(fs, "raw", topic).values() for r in rs]
+    assert [(r.first, r.last) for r in ranges] == [(0, 11)]
+
+
 def test_undecodable_message_is_quarantined_not_dropped(stack, cfg, tmp_path):
     topic = f"it-bad-{uuid.uuid4().hex[:8]}"
     tcfg = with_topic(cfg, topic)

@@ -39,9 +39,38 @@ def stack(cfg: Config):
     )
     if not already_up:
         manager.up()
+    before = set(_kafka_topics(cfg))
     yield manager
+    # the tests' scratch topics (it-..., it.<run>...): hundreds of stale partitions slow the
+    # broker's controller down for whoever uses the stack next
+    _delete_topics(cfg, [t for t in set(_kafka_topics(cfg)) - before if t.startswith(TEST_TOPICS)])
     if not already_up:
         manager.down()
+
+
+TEST_TOPICS = ("it-", "it.", "it_")
+
+
+def _kafka_topics(cfg: Config) -> list[str]:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
+    try:
+        return admin.list_topics()
+    finally:
+        admin.close()
+
+
+def _delete_topics(cfg: Config, topics: list[str]) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    if not topics:
+        return
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
+    try:
+        admin.delete_topics(topics)
+    finally:
+        admin.close()
 
 
 @pytest.fixture(scope="session")

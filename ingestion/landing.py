@@ -36,10 +36,27 @@ def topic_specs(cfg: Config, only: list[str] | None = None) -> list[TopicSpec]:
     return specs
 
 
+def _finish_cut_short_joins(consumer) -> None:
+    """Work around a kafka-python 3.0.x bug. When ``poll(timeout_ms)`` runs out while a rebalance
+    that this member (the leader) started for a metadata change sits between JoinGroup and
+    SyncGroup, the join task is left in flight for the next poll, but the leader's own
+    assignment has already made ``need_rejoin()`` False, so no later poll awaits it: no
+    partitions, heartbeats off, and the broker drops the member after ``session_timeout_s``
+    (the lander then fails with "no partitions assigned"). Rejoin while that task is pending.
+    Touches the client's internals, hence the kafka-python pin in pyproject.toml; skipped if
+    they are not there."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or not hasattr(coordinator, "_join_task"):
+        log.warning("kafka-python internals changed: the cut-short join workaround is off")
+        return
+    need_rejoin = coordinator.need_rejoin
+    coordinator.need_rejoin = lambda: coordinator._join_task is not None or need_rejoin()
+
+
 def make_consumer(cfg: Config, group_id: str | None = None):
     from kafka import KafkaConsumer
 
-    return KafkaConsumer(
+    consumer = KafkaConsumer(
         bootstrap_servers=cfg.kafka.bootstrap.split(","),
         group_id=group_id or cfg.lander.group_id,
         group_instance_id=cfg.lander.instance_id or None,
@@ -58,6 +75,8 @@ def make_consumer(cfg: Config, group_id: str | None = None):
         # kafka-python's default 5 minutes: until then the group assigns us nothing for it
         metadata_max_age_ms=5000,
     )
+    _finish_cut_short_joins(consumer)
+    return consumer
 
 
 def build_lander(cfg: Config, topics: list[str] | None = None, fs: LakeFS | None = None,
@@ -90,6 +109,11 @@ def build_lander(cfg: Config, topics: list[str] | None = None, fs: LakeFS | None
             lander.on_assigned(assigned)
 
     consumer.subscribe(topics=[s.topic for s in specs], listener=Listener())
+    # learn the topics' partitions before the first poll joins the group: otherwise the first
+    # assignment can be empty, and their metadata, arriving just after, forces a second
+    # rebalance (the one the workaround above is for)
+    for spec in specs:
+        consumer.partitions_for_topic(spec.topic)
     if registrar:  # partitions landed by an earlier run (or before a crash) are registered too
         from ingestion.lake_layout import partition_dates
 

@@ -126,6 +126,32 @@ def test_a_backlog_is_not_split_into_a_file_per_fetch(stack, cfg, tmp_path):
     assert [(r.first, r.last) for r in ranges] == [(0, 11)]
 
 
+def test_a_slow_group_join_still_gets_the_partitions(stack, cfg, tmp_path, monkeypatch):
+    """kafka-python 3.0.x lost a rebalance whose JoinGroup -> SyncGroup outlasted the lander's
+    200 ms poll: no partitions, ever (ingestion/landing.py). A loaded broker is simulated by
+    holding every join's result back 250 ms on the client's IO loop (fault injection into the
+    Kafka client, not into our code); unfixed, this failed 4 times in 4."""
+    from kafka.coordinator.base import BaseCoordinator
+
+    join = BaseCoordinator._do_join_and_sync_async
+
+    async def slow_join(self):
+        result = await join(self)
+        await self._manager._net.sleep(0.25)
+        return result
+
+    monkeypatch.setattr(BaseCoordinator, "_do_join_and_sync_async", slow_join)
+    topic = f"it-slowjoin-{uuid.uuid4().hex[:8]}"
+    tcfg = with_topic(cfg, topic)
+    publish(tcfg, topic, trade_table(300))
+    fs = LocalLakeFS(tmp_path / "lake")
+    lander = build_lander(tcfg, topics=[topic], fs=fs, group_id=f"g-{topic}", register=False)
+    lander.assign_timeout_s = 30  # fail in 30 s, not 120, if the join is lost
+    result = lander.run(idle_exit_s=3, max_seconds=60)
+    lander.consumer.close()
+    assert result.rows == 300
+
+
 def test_undecodable_message_is_quarantined_not_dropped(stack, cfg, tmp_path):
     topic = f"it-bad-{uuid.uuid4().hex[:8]}"
     tcfg = with_topic(cfg, topic)

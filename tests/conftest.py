@@ -4,6 +4,7 @@ it is already up, in which case it is left running) and stopped at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,9 @@ def cfg() -> Config:
     return load_config("local")
 
 
+TEST_TOPICS = ("it-", "it.", "it_")  # prefixes of the tests' scratch topics
+
+
 @pytest.fixture(scope="session")
 def stack(cfg: Config):
     """The running single-node stack; yields its ``status`` dict."""
@@ -40,15 +44,17 @@ def stack(cfg: Config):
     if not already_up:
         manager.up()
     before = set(_kafka_topics(cfg))
-    yield manager
-    # the tests' scratch topics (it-..., it.<run>...): hundreds of stale partitions slow the
-    # broker's controller down for whoever uses the stack next
-    _delete_topics(cfg, [t for t in set(_kafka_topics(cfg)) - before if t.startswith(TEST_TOPICS)])
-    if not already_up:
-        manager.down()
-
-
-TEST_TOPICS = ("it-", "it.", "it_")
+    try:
+        yield manager
+    finally:
+        # the tests' scratch topics (it-..., it.<run>...) created during the session: hundreds of
+        # stale partitions slow the broker's controller down for whoever uses the stack next.
+        # (One test session per stack at a time: a second one's topics would go too.)
+        with contextlib.suppress(Exception):
+            _delete_topics(cfg, [t for t in set(_kafka_topics(cfg)) - before
+                                 if t.startswith(TEST_TOPICS)])
+        if not already_up:
+            manager.down()
 
 
 def _kafka_topics(cfg: Config) -> list[str]:

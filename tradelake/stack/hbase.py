@@ -66,6 +66,14 @@ class HBase(Service):
             "hbase.zookeeper.quorum": host,
             "hbase.zookeeper.property.clientPort": h.zookeeper_port,
             "hbase.zookeeper.property.dataDir": data / "zookeeper",
+            # Standalone HBase gives its region server a 10 s ZooKeeper session
+            # (zookeeper.session.timeout.localHBaseCluster). While the whole stack starts on two
+            # busy cores a JVM can stall longer than that: a fresh-clone test run saw the session
+            # expire during `stack up`, the region server abort, and HBase never come up. Since
+            # master, region server and ZooKeeper share one JVM, a longer session costs nothing.
+            "zookeeper.session.timeout.localHBaseCluster": 90_000,
+            "zookeeper.session.timeout": 90_000,
+            "hbase.zookeeper.property.maxSessionTimeout": 90_000,
             "hbase.master.hostname": host,
             "hbase.unsafe.regionserver.hostname": host,
             "hbase.master.ipc.address": host,

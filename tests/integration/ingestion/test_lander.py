@@ -5,6 +5,7 @@ import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from kafka import KafkaProducer
 
 from ingestion.lake_layout import landed_ranges
@@ -119,18 +120,20 @@ def test_a_backlog_is_not_split_into_a_file_per_fetch(stack, cfg, tmp_path):
             lander.on_assigned(assigned)
 
     consumer.subscribe(topics=[topic], listener=Listener())
-    result = lander.run(idle_exit_s=3, max_seconds=60)
-    consumer.close()
+    try:
+        result = lander.run(idle_exit_s=3, max_seconds=60)
+    finally:
+        consumer.close()
     assert result.messages == 12 and result.rows == sum(50 - i for i in range(12))
     ranges = [r for rs in landed_ranges(fs, "raw", topic).values() for r in rs]
     assert [(r.first, r.last) for r in ranges] == [(0, 11)]
 
 
-def test_a_slow_group_join_still_gets_the_partitions(stack, cfg, tmp_path, monkeypatch):
-    """kafka-python 3.0.x lost a rebalance whose JoinGroup -> SyncGroup outlasted the lander's
-    200 ms poll: no partitions, ever (ingestion/landing.py). A loaded broker is simulated by
-    holding every join's result back 250 ms on the client's IO loop (fault injection into the
-    Kafka client, not into our code); unfixed, this failed 4 times in 4."""
+@pytest.fixture
+def slow_group_joins(monkeypatch):
+    """A loaded broker, simulated: every group join's result is held back 250 ms on the Kafka
+    client's IO loop (fault injection into kafka-python, not into our code), longer than the
+    lander's 200 ms poll."""
     from kafka.coordinator.base import BaseCoordinator
 
     join = BaseCoordinator._do_join_and_sync_async
@@ -141,15 +144,72 @@ def test_a_slow_group_join_still_gets_the_partitions(stack, cfg, tmp_path, monke
         return result
 
     monkeypatch.setattr(BaseCoordinator, "_do_join_and_sync_async", slow_join)
+
+
+def test_a_slow_group_join_still_gets_the_partitions(stack, cfg, tmp_path, slow_group_joins):
+    """kafka-python 3.0.x lost a rebalance cut short by the lander's poll timeout; at start-up
+    the lander now knows its topics' partitions before joining (ingestion/landing.py), so the
+    first assignment is whole. Without that, this failed 4 times in 4."""
     topic = f"it-slowjoin-{uuid.uuid4().hex[:8]}"
     tcfg = with_topic(cfg, topic)
     publish(tcfg, topic, trade_table(300))
     fs = LocalLakeFS(tmp_path / "lake")
     lander = build_lander(tcfg, topics=[topic], fs=fs, group_id=f"g-{topic}", register=False)
     lander.assign_timeout_s = 30  # fail in 30 s, not 120, if the join is lost
-    result = lander.run(idle_exit_s=3, max_seconds=60)
-    lander.consumer.close()
+    try:
+        result = lander.run(idle_exit_s=3, max_seconds=60)
+    finally:
+        lander.consumer.close()
     assert result.rows == 300
+
+
+def test_partitions_added_while_landing_are_landed_after_a_slow_rejoin(stack, cfg, tmp_path,
+                                                                         slow_group_joins):
+    """New partitions make the leader rejoin by itself; with joins slower than a poll, the
+    unpatched kafka-python 3.0.12 never finished that rejoin and the new partition was never
+    landed (landing.py's ``_finish_cut_short_joins``)."""
+    import threading
+    import time
+
+    from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+
+    from ingestion import wire
+
+    topic = f"it-rejoin-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        tcfg = with_topic(cfg, topic)
+        publish(tcfg, topic, trade_table(100, symbols=("AAPL",)))
+        fs = LocalLakeFS(tmp_path / "lake")
+        lander = build_lander(tcfg, topics=[topic], fs=fs, group_id=f"g-{topic}", register=False)
+        added = threading.Event()
+
+        def add_a_partition_once_landed() -> None:  # the lander runs on this test's thread
+            deadline = time.monotonic() + 30
+            while lander.stats.rows < 100 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            admin.create_partitions({topic: NewPartitions(total_count=2)})
+            late = trade_table(150, symbols=("MSFT",)).slice(100)
+            producer = KafkaProducer(bootstrap_servers=cfg.kafka.bootstrap, acks="all")
+            producer.send(topic, key=b"MSFT", value=wire.encode(late), partition=1,
+                          headers=wire.headers("trade", late.num_rows))
+            producer.flush()
+            producer.close()
+            added.set()
+
+        adder = threading.Thread(target=add_a_partition_once_landed)
+        adder.start()
+        try:
+            stats = lander.run(idle_exit_s=15, max_seconds=90)
+        finally:
+            adder.join(timeout=60)
+            lander.consumer.close()
+    finally:
+        admin.close()
+    assert added.is_set()
+    assert stats.rows == 150
+    assert set(landed_ranges(fs, "raw", topic)) == {0, 1}
 
 
 def test_undecodable_message_is_quarantined_not_dropped(stack, cfg, tmp_path):

@@ -68,6 +68,7 @@ from order_routing.fix_common import (  # noqa: E402
     write_settings,
 )
 from tradelake.config import Config, load_config  # noqa: E402
+from tradelake.stack.kafka import delete_topics  # noqa: E402
 
 BARE_SYMBOL, OUR_SYMBOL, MARK = "BENCHA", "BENCHB", 100.0
 VENUE = "SIMEX"
@@ -338,7 +339,6 @@ def ship_setup(cfg: Config) -> None:
 
 
 def ship_cleanup(cfg: Config) -> None:
-    from kafka.admin import KafkaAdminClient
 
     from ods.store import open_store
 
@@ -349,10 +349,7 @@ def ship_cleanup(cfg: Config) -> None:
         store = open_store(cfg)
         store.drop()
         store.close()
-    with contextlib.suppress(Exception):
-        admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
-        admin.delete_topics([cfg.routing.topics.orders, cfg.routing.topics.executions])
-        admin.close()
+    delete_topics(cfg.kafka.bootstrap, [cfg.routing.topics.orders, cfg.routing.topics.executions])
 
 
 # -- the in-process micro-benchmark --------------------------------------------------------------

@@ -40,6 +40,7 @@ from ingestion.publisher import TickPublisher  # noqa: E402
 from ingestion.simulator import MarketSimulator, SimulatorConfig  # noqa: E402
 from tradelake.config import load_config  # noqa: E402
 from tradelake.lakefs import lake_fs  # noqa: E402
+from tradelake.stack.kafka import delete_topics  # noqa: E402
 from tradelake.stack.manager import Stack  # noqa: E402
 
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOG", "META", "NVDA", "TSLA", "JPM", "XOM", "UNH")
@@ -62,21 +63,6 @@ def landed_seq_check(fs, zone: str, topics: list[str], expected: dict[str, int])
         missing += int((counts == 0).sum())
         duplicates += int((seqs > n).sum() + (seqs < 1).sum())
     return {"landed": table.num_rows, "duplicates": duplicates, "missing": missing}
-
-
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    """Drop the run's topics: every run makes three, and hundreds of stale partitions slow the
-    broker's controller (and so later runs) down."""
-    from kafka.admin import KafkaAdminClient
-
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        try:
-            admin.delete_topics(topics)
-        finally:
-            admin.close()
-    except Exception as exc:  # never hide the run's own outcome
-        print(f"could not delete the run's topics {topics}: {exc}", file=sys.stderr)
 
 
 def baseline(cfg, topics: list[str], total: int) -> float:

@@ -57,6 +57,7 @@ import pyarrow as pa  # noqa: E402
 from spark_jobs.speed_args import DEFAULT_HIVE_TRIGGER_MS  # noqa: E402
 from tradelake.config import Config, load_config  # noqa: E402
 from tradelake.schemas import TRADE, arrow_schema  # noqa: E402
+from tradelake.stack.kafka import delete_topics  # noqa: E402
 
 SYMBOLS = tuple(f"S{i:02d}" for i in range(10))
 STEP_S = 0.010  # one message per symbol per step
@@ -94,7 +95,6 @@ def create_topics(cfg: Config) -> None:
 
 def cleanup(cfg: Config, hive: bool = True) -> None:
     """Drop every scratch thing ``cfg`` names (best effort: a failed run still cleans up)."""
-    from kafka.admin import KafkaAdminClient
 
     from ods.store import open_store
     from tradelake.lakefs import lake_fs
@@ -103,10 +103,7 @@ def cleanup(cfg: Config, hive: bool = True) -> None:
         store = open_store(cfg)
         store.drop()
         store.close()
-    with contextlib.suppress(Exception):
-        admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
-        admin.delete_topics([cfg.ingest.topics.trades, cfg.ingest.topics.quotes])
-        admin.close()
+    delete_topics(cfg.kafka.bootstrap, [cfg.ingest.topics.trades, cfg.ingest.topics.quotes])
     if hive:
         with contextlib.suppress(Exception):
             hive_query(cfg, [f"DROP DATABASE IF EXISTS {db} CASCADE"

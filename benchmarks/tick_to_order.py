@@ -37,7 +37,6 @@ Prints progress, the figures, writes benchmarks/results/tick_to_order.json and p
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -58,6 +57,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from fix_routing import ExchangeProcess, _die_with_parent, percentile, say  # noqa: E402
 
 from tradelake.config import load_config  # noqa: E402
+from tradelake.stack.kafka import delete_topics  # noqa: E402
 
 SYMBOL, MARK, CLIENT, VENUE = "TICKX", 100.0, "TICK", "SIMEX"
 MAX_SPREAD_BPS = 10.0
@@ -267,15 +267,6 @@ def create_topics(bootstrap: str, topics: list[str]) -> None:
                                       topic_configs={"message.timestamp.type": "LogAppendTime"})
                              for t in topics])
     finally:
-        admin.close()
-
-
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from kafka.admin import KafkaAdminClient
-
-    with contextlib.suppress(Exception):
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.delete_topics(topics)
         admin.close()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tradelake.config import Config, load_config
+from tradelake.stack.kafka import delete_topics, list_topics
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -43,40 +44,17 @@ def stack(cfg: Config):
     )
     if not already_up:
         manager.up()
-    before = set(_kafka_topics(cfg))
+    before = set(list_topics(cfg.kafka.bootstrap))
     try:
         yield manager
     finally:
-        # the tests' scratch topics (it-..., it.<run>...) created during the session: hundreds of
-        # stale partitions slow the broker's controller down for whoever uses the stack next.
-        # (One test session per stack at a time: a second one's topics would go too.)
+        # the tests' scratch topics (it-..., it.<run>...) created during the session (one test
+        # session per stack at a time: a second one's topics would go too)
         with contextlib.suppress(Exception):
-            _delete_topics(cfg, [t for t in set(_kafka_topics(cfg)) - before
-                                 if t.startswith(TEST_TOPICS)])
+            delete_topics(cfg.kafka.bootstrap, [t for t in set(list_topics(cfg.kafka.bootstrap)) - before
+                                                if t.startswith(TEST_TOPICS)])
         if not already_up:
             manager.down()
-
-
-def _kafka_topics(cfg: Config) -> list[str]:
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
-    try:
-        return admin.list_topics()
-    finally:
-        admin.close()
-
-
-def _delete_topics(cfg: Config, topics: list[str]) -> None:
-    from kafka.admin import KafkaAdminClient
-
-    if not topics:
-        return
-    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
-    try:
-        admin.delete_topics(topics)
-    finally:
-        admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from tradelake.config import Config, load_config
 from tradelake.lakefs import lake_fs
+from tradelake.stack.kafka import delete_topics, list_topics
 
 
 def scratch_env(run: str, prefix: str = "it") -> dict[str, str]:
@@ -50,14 +51,10 @@ def cleanup(cfg: Config, run: str, prefix: str = "it") -> None:
     """Removes every topic, schema, HBase table and lake folder named after ``run``."""
     import happybase
     import psycopg2
-    from kafka.admin import KafkaAdminClient
 
     with contextlib.suppress(Exception):
-        admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap)
-        mine = [t for t in admin.list_topics() if t.startswith(f"{prefix}.{run}.")]
-        if mine:
-            admin.delete_topics(mine)
-        admin.close()
+        delete_topics(cfg.kafka.bootstrap, [t for t in list_topics(cfg.kafka.bootstrap)
+                                            if t.startswith(f"{prefix}.{run}.")])
     with contextlib.suppress(Exception):
         conn = psycopg2.connect(cfg.postgres.dsn())
         with conn, conn.cursor() as cur:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tradelake.stack.base import Service
 from tradelake.stack.jvm import java_command, process_marker
 from tradelake.stack.process import ManagedProcess, run_checked
+
+log = logging.getLogger(__name__)
 
 LOG4J2 = """\
 status = warn
@@ -117,3 +121,32 @@ class Kafka(Service):
 
     def endpoint(self) -> dict[str, Any]:
         return {"bootstrap": self.cfg.kafka.bootstrap}
+
+
+def list_topics(bootstrap: str) -> list[str]:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return admin.list_topics()
+    finally:
+        admin.close()
+
+
+def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
+    """Best effort, for scratch topics of tests and benchmarks: a failure is logged, never raised
+    (clean-up must not hide the outcome it follows). Stale scratch topics are worth deleting:
+    hundreds of their partitions slowed the broker's controller down for every later user."""
+    from kafka.admin import KafkaAdminClient
+
+    topics = list(topics)
+    if not topics:
+        return
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_topics(topics)
+        finally:
+            admin.close()
+    except Exception as exc:  # noqa: BLE001 (best effort, see above)
+        log.warning("could not delete Kafka topics %s: %s", topics, exc)

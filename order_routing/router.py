@@ -92,6 +92,8 @@ class Router:
         self.oms.subscribe(self.journal)
         self.counter = ReportCounter()
         self.oms.subscribe(self.counter)
+        # a crash between a report's record and its order row: journal the row now
+        self.repaired_orders = self.oms.journal_missing_rows()
         self.shipper = None
         if ship:
             from order_routing.shipper import JournalShipper
@@ -103,8 +105,9 @@ class Router:
 
             self._kill_watch = watch(cfg, self.kill_switch)
         if records:
-            log.info("recovered %d journal records: %d orders, %d open", len(records),
-                     len(self.oms.orders), len(self.oms.open_orders()))
+            log.info("recovered %d journal records: %d orders, %d open, %d order rows journaled again",
+                     len(records), len(self.oms.orders), len(self.oms.open_orders()),
+                     len(self.repaired_orders))
 
     def connect(self, timeout_s: float = 30.0) -> None:
         self.route.connect(self.oms.apply, timeout_s)

@@ -94,3 +94,29 @@ def test_tails_see_each_record_as_written(tmp_path):
                                     order_status="NEW", side="S", leaves_qty=1.0))
     assert [(seq, kind) for seq, kind, _ in seen] == [(1, "order"), (2, "execution")]
     assert seen[1][2]["exec_id"] == "e" and seen[1][2]["text"] is None
+
+
+def test_a_crash_between_a_report_and_its_order_row_is_repaired_on_restart(tmp_path):
+    journal = Journal(tmp_path)
+    oms = OrderManager(RecordingRoute(journal), clock=iter(range(1, 10_000)).__next__)
+    oms.subscribe(journal)
+    oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
+    oms.submit(OrderIntent(1, "AAPL", "o-2", "B", 50.0))
+    oms.apply(_fill("o-2", "e-0", 50.0, 50.0, 0.0, 9.0))
+    oms.apply(_fill("o-1", "e-1", 100.0, 100.0, 0.0, 10.0))
+    journal.close()
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    assert json.loads(lines[-1])["row"]["status"] == "FILLED"
+    journal.path.write_bytes(b"".join(lines[:-1]))  # killed after the fill, before o-1's FILLED row
+
+    again = Journal(tmp_path)
+    replayed = OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)])
+    assert replayed.order("o-1").status == "FILLED"  # the report alone moves the replayed OMS
+    replayed.subscribe(again)
+    assert replayed.journal_missing_rows() == ["o-1"]
+    assert replayed.journal_missing_rows() == []  # once
+    again.close()
+
+    rows = [(row["cl_ord_id"], row["status"]) for _, kind, row in read_journal(again.path) if kind == "order"]
+    assert rows == [("o-1", "PENDING_NEW"), ("o-2", "PENDING_NEW"), ("o-2", "FILLED"), ("o-1", "FILLED")]
+    assert OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)]).state() == oms.state()

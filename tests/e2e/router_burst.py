@@ -42,7 +42,8 @@ def main() -> int:
     for symbol, price in marks.items():
         router.mark(symbol, price)
     known = set(router.oms.orders)
-    print(f"READY recovered={router.recovered_records} known={len(known)} reconcile={json.dumps(reconciled)}",
+    print(f"READY recovered={router.recovered_records} repaired={len(router.repaired_orders)} "
+          f"known={len(known)} reconcile={json.dumps(reconciled)}",
           flush=True)
     sent = 0
     for i, (cl_ord_id, symbol, side, qty) in enumerate(plan(args.orders, sorted(marks), args.seed), 1):

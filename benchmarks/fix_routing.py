@@ -30,6 +30,12 @@ every figure is the median of the rounds. ``overhead_ratio`` = our p50 / the bar
 Micro-benchmark (``path_cpu_us_per_order``): the CPU per order of our path without the network
 (submit; the NEW and the TRADE report through ``FixRoute._on_app``), a stub session, hot loop.
 
+What that CPU costs in latency here (``bare_plus_our_cpu_p50_ms``, ``latency_per_cpu_us``): each
+round also runs the bare loop with the micro-benchmark's CPU added as busy Python at the same three
+points (before the send, in the NEW and the TRADE callbacks); ``latency_per_cpu_us`` = (that p50 -
+the bare p50) / our path's CPU per order. 1.0 means a microsecond of our CPU costs a microsecond of
+latency; on two shared cores it costs more, since the exchange and the FIX threads wait for it.
+
 Prints progress, the figures, writes benchmarks/results/fix_routing.json and prints it last:
 {"orders", "p50_ms", "p99_ms", "orders_per_s", "bare_p50_ms", "bare_orders_per_s", "overhead_ratio", ...}
 """
@@ -95,6 +101,13 @@ def proc_cpu_s(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def spin(us: float) -> None:
+    """Busy CPU for ``us`` microseconds, holding the GIL as Python work does."""
+    end = time.perf_counter_ns() + int(us * 1000)
+    while time.perf_counter_ns() < end:
+        pass
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -155,6 +168,9 @@ class BareClient:
         self.done = threading.Event()
         self.one = threading.Event()
         self._head = f"8={BEGIN_STRING}{SOH}9=0{SOH}35=D{SOH}"
+        # (submit, NEW report, TRADE report) microseconds of busy CPU added at those points: the
+        # "bare + our CPU" side, which prices our path's CPU in latency on this host
+        self.spin_us = (0.0, 0.0, 0.0)
         client = self
 
         class BareApplication(fix.Application):
@@ -180,7 +196,10 @@ class BareClient:
             def fromApp(self, message, sid) -> None:  # noqa: N802
                 try:
                     raw = message.toString()
-                    if f"{SOH}150=F{SOH}" in raw:
+                    trade = f"{SOH}150=F{SOH}" in raw
+                    if client.spin_us[2 if trade else 1]:
+                        spin(client.spin_us[2 if trade else 1])
+                    if trade:
                         now = time.perf_counter_ns()
                         i = raw.index(f"{SOH}11=") + 4
                         client.fill_ns[raw[i:raw.index(SOH, i)]] = now
@@ -203,6 +222,8 @@ class BareClient:
             raise RuntimeError("bare client: no logon")
 
     def send(self, cl_ord_id: str, side: str) -> None:
+        if self.spin_us[0]:
+            spin(self.spin_us[0])
         self.session.send(self.fix.Message(
             f"{self._head}11={cl_ord_id}{SOH}55={BARE_SYMBOL}{SOH}54={'1' if side == BUY else '2'}{SOH}"
             f"60={utc_timestamp()}{SOH}38=1{SOH}40=1{SOH}59=1{SOH}10=000{SOH}", False))
@@ -485,6 +506,11 @@ def main() -> int:
             for side in order:
                 client = bare if side == "bare" else ours
                 res[f"{side}_lat"] = client.latency(ids(side[0], args.orders), pause)
+            bare.spin_us = (micro["submit"], micro["new_report"], micro["trade_report"])
+            try:
+                res["spin_lat"] = bare.latency(ids("s", args.orders), pause)
+            finally:
+                bare.spin_us = (0.0, 0.0, 0.0)
             for side in order:
                 client = bare if side == "bare" else ours
                 cpu, ex_cpu = time.process_time(), proc_cpu_s(exchange.proc.pid)
@@ -493,13 +519,15 @@ def main() -> int:
                 res[f"{side}_ex_cpu"] = (proc_cpu_s(exchange.proc.pid) - ex_cpu) / args.burst * 1e6
             row = {"p50": percentile(res["ours_lat"], 50), "p99": percentile(res["ours_lat"], 99),
                    "bare_p50": percentile(res["bare_lat"], 50), "bare_p99": percentile(res["bare_lat"], 99),
+                   "spin_p50": percentile(res["spin_lat"], 50),
                    "rate": res["ours_rate"], "bare_rate": res["bare_rate"],
                    "cpu": res["ours_cpu"], "bare_cpu": res["bare_cpu"],
                    "ex_cpu": res["ours_ex_cpu"], "bare_ex_cpu": res["bare_ex_cpu"]}
             row["ratio"] = row["p50"] / row["bare_p50"]
             per_round.append(row)
             say(f"round {r}/{args.rounds} ({order[0]} first): {summarise('ours', res['ours_lat'])}, "
-                f"{summarise('bare', res['bare_lat'])}, ratio {row['ratio']:.3f}; burst ours "
+                f"{summarise('bare', res['bare_lat'])}, {summarise('bare + our CPU', res['spin_lat'])}, "
+                f"ratio {row['ratio']:.3f}; burst ours "
                 f"{row['rate']:,.0f}/s, bare {row['bare_rate']:,.0f}/s (CPU/order: ours {row['cpu']:.0f} us, "
                 f"bare {row['bare_cpu']:.0f} us, exchange {row['ex_cpu']:.0f}/{row['bare_ex_cpu']:.0f} us)")
         if args.ship:
@@ -535,6 +563,8 @@ def main() -> int:
         "overhead_ratio": round(med("p50") / med("bare_p50"), 3),
         "bare_p99_ms": round(med("bare_p99"), 4), "burst_orders": args.burst, "rounds": args.rounds,
         "warmup_orders": args.warmup, "pause_ms": args.pause_ms, "path_cpu_us_per_order": micro,
+        "bare_plus_our_cpu_p50_ms": round(med("spin_p50"), 4),
+        "latency_per_cpu_us": round((med("spin_p50") - med("bare_p50")) * 1000 / micro["total"], 2),
         "round_ratios": [round(r["ratio"], 3) for r in per_round],
         "round_p50_ms": [round(r["p50"], 4) for r in per_round],
         "round_bare_p50_ms": [round(r["bare_p50"], 4) for r in per_round],

@@ -36,6 +36,47 @@ def test_wire_rejects_garbage_with_a_reason():
         wire.decode(b"{\"price\": 1}")
 
 
+def _same_as_decode(messages, decoded):
+    for message, got in zip(messages, decoded, strict=True):
+        try:
+            want = wire.decode(message)
+        except wire.WireError:
+            assert isinstance(got, wire.WireError), got
+            continue
+        assert isinstance(got, pa.Table) and got.equals(want)
+
+
+def test_decode_all_reads_shared_schemas_once_and_gives_each_message_its_own_result():
+    t = trades()
+    quotes = pa.table({"ts": pa.array([5], pa.int64()), "bid": [1.5]})
+    messages = [wire.encode(t.slice(0, 2)), b"not arrow", wire.encode(quotes), wire.encode(t.slice(2, 1)),
+                wire.encode(t.slice(0, 0)), wire.encode(t.slice(3, 1), compression="none"),
+                b"\xff\xff\xff\xff" + b"\x00" * 4, wire.encode(t.slice(1, 3), compression="zstd")]
+    decoded = wire.decode_all(messages)
+    assert len(decoded) == len(messages)
+    _same_as_decode(messages, decoded)
+    assert decoded[0].column("trade_id").to_pylist() == ["m1", "a1"]  # hand-checked against ROWS
+    assert decoded[7].column("trade_id").to_pylist() == ["a1", "a2", "a3"]
+    assert decoded[2].column("bid").to_pylist() == [1.5] and decoded[4].num_rows == 0
+    assert isinstance(decoded[1], wire.WireError) and "not an Arrow IPC stream" in str(decoded[1])
+
+
+def test_decode_all_falls_back_to_one_message_at_a_time_when_the_joined_read_breaks():
+    t = trades()
+    good = wire.encode(t.slice(0, 1))
+    two_batches = wire.encode(pa.concat_tables([t.slice(0, 1), t.slice(1, 2)]))  # 2 batches, 1 message
+    broken = bytearray(wire.encode(t.slice(1, 1)))
+    broken[-12:-8] = b"\x00\x00\x00\x00"  # bytes of the batch body, not of its framing
+    truncated = wire.encode(t.slice(2, 1))
+    truncated = truncated[: len(truncated) - 24] + truncated[-8:]  # body cut short, end marker kept
+    for messages in ([good, bytes(broken), truncated, good], [good, two_batches, good]):
+        decoded = wire.decode_all(messages)
+        _same_as_decode(messages, decoded)
+        assert decoded[0].equals(t.slice(0, 1)) and decoded[-1].equals(t.slice(0, 1))
+    assert isinstance(wire.decode_all([truncated])[0], wire.WireError)  # refused on its own
+    assert wire.decode_all([two_batches])[0].column("trade_id").to_pylist() == ["m1", "a1", "a2"]
+
+
 def test_split_by_symbol_keeps_per_symbol_order_and_caps_rows():
     chunks = [(s, t.column("trade_id").to_pylist()) for s, t in split_by_symbol(trades(), 2)]
     assert sorted(chunks) == [("AAPL", ["a1", "a2"]), ("AAPL", ["a3"]), ("MSFT", ["m1"])]

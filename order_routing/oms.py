@@ -101,7 +101,7 @@ class OrderManager:
         self._on_execution: list[Callable[[ExecReport], None]] = []
         self._lock = threading.RLock()
         self._replaying = False
-        self._journaled: dict[str, str] = {}  # the status of each order's last emitted row
+        self._journaled: dict[str, tuple[str, int]] = {}  # (status, ts) of each order's last row
         # Generated request ids: wall-clock prefix, so a restarted OMS does not reuse its predecessor's.
         self._id_prefix = f"C{time.time_ns() // 1_000_000:x}-"
         self._id_seq = itertools.count(1)
@@ -115,7 +115,7 @@ class OrderManager:
     def _emit_order(self, order: Order) -> None:
         if not self._replaying:
             row = order.row()
-            self._journaled[order.cl_ord_id] = order.status
+            self._journaled[order.cl_ord_id] = (order.status, order.updated_ts)
             for callback in self._on_order:
                 callback(row)
 
@@ -519,20 +519,23 @@ class OrderManager:
                 if row["status"] not in ORDER_TRANSITIONS[order.status]:
                     log.warning("journal moves %s %s -> %s", order.cl_ord_id, order.status, row["status"])
                 self._move(order, row["status"], int(row["ts"]))
-            self._journaled[order.cl_ord_id] = row["status"]
+            self._journaled[order.cl_ord_id] = (row["status"], int(row["ts"]))
             return order
 
     def journal_missing_rows(self) -> list[str]:
-        """Emit the order row of every replayed order whose status its last journaled row does not
-        show; returns their ClOrdIDs. A report is journaled before the order rows it causes, so a
-        process killed between the two leaves a journal whose replay reaches a state (FILLED, say)
-        that no order row records, and the warehouse and the ODS, fed by the rows, would never
-        learn it. Call once, after subscribing the journal to a replayed OMS."""
+        """Emit the order row of every order whose state (status and ts) its last journaled row
+        does not show; returns their ClOrdIDs. A report is journaled before the order rows it
+        causes, so a process killed between the two leaves a journal whose replay reaches a state
+        (FILLED, or another fill while PARTIALLY_FILLED) that no order row records, and the
+        warehouse and the ODS, fed by the rows, would never learn it. Call once, after
+        subscribing the journal to a replayed OMS."""
         with self._lock:
-            missing = [o for o in self.orders.values() if self._journaled.get(o.cl_ord_id) != o.status]
+            missing = [o for o in self.orders.values()
+                       if self._journaled.get(o.cl_ord_id) != (o.status, o.updated_ts)]
             for order in missing:
-                log.warning("order %s: the journal's last row says %s, its replayed state is %s (the "
-                            "process died between a report and its order row); journaling the row",
-                            order.cl_ord_id, self._journaled.get(order.cl_ord_id), order.status)
+                log.warning("order %s: the journal's last row (status, ts) is %s, its replayed state "
+                            "is (%s, %d) (the process died between a report and its order row); "
+                            "journaling the row", order.cl_ord_id, self._journaled.get(order.cl_ord_id),
+                            order.status, order.updated_ts)
                 self._emit_order(order)
             return [o.cl_ord_id for o in missing]

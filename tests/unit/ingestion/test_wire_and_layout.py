@@ -61,20 +61,37 @@ def test_decode_all_reads_shared_schemas_once_and_gives_each_message_its_own_res
     assert isinstance(decoded[1], wire.WireError) and "not an Arrow IPC stream" in str(decoded[1])
 
 
-def test_decode_all_falls_back_to_one_message_at_a_time_when_the_joined_read_breaks():
+def test_decode_all_gives_odd_neighbours_exactly_what_decode_gives_them():
     t = trades()
-    good = wire.encode(t.slice(0, 1))
-    two_batches = wire.encode(pa.concat_tables([t.slice(0, 1), t.slice(1, 2)]))  # 2 batches, 1 message
-    broken = bytearray(wire.encode(t.slice(1, 1)))
-    broken[-12:-8] = b"\x00\x00\x00\x00"  # bytes of the batch body, not of its framing
+    small = pa.schema([("ts", pa.int64()), ("v", pa.string())])
+    dict_schema = pa.schema([("ts", pa.int64()), ("v", pa.dictionary(pa.int32(), pa.string()))])
+
+    def dict_message(values):
+        return wire.encode(pa.table({"ts": pa.array(range(len(values)), pa.int64()),
+                                     "v": pa.array(values).dictionary_encode()}, schema=dict_schema))
+
+    zero_batches = wire.encode(pa.Table.from_batches([], small))
+    two_batches = wire.encode(pa.concat_tables([t.slice(0, 1), t.slice(1, 2)]))  # one message
+    two_streams = wire.encode(t.slice(2, 1)) + wire.encode(t.slice(3, 1))  # decode stops at the first
+    flipped = bytearray(wire.encode(t.slice(1, 1), compression="none"))
+    body_at = len(flipped) - 8 - 16
+    assert flipped[body_at] != flipped[body_at] ^ 0x5A
+    flipped[body_at] ^= 0x5A  # a byte of the batch body
     truncated = wire.encode(t.slice(2, 1))
     truncated = truncated[: len(truncated) - 24] + truncated[-8:]  # body cut short, end marker kept
-    for messages in ([good, bytes(broken), truncated, good], [good, two_batches, good]):
+    mixes = [
+        [two_batches, zero_batches, wire.encode(t.slice(0, 1))],
+        [two_batches, two_streams, wire.encode(t.slice(3, 1))],
+        [wire.encode(t.slice(0, 1)), bytes(flipped), truncated, wire.encode(t.slice(0, 1))],
+        [dict_message(["a", "b"]), dict_message(["c", "c", "d"]), dict_message(["e"])],
+    ]
+    for messages in mixes:
         decoded = wire.decode_all(messages)
         _same_as_decode(messages, decoded)
-        assert decoded[0].equals(t.slice(0, 1)) and decoded[-1].equals(t.slice(0, 1))
-    assert isinstance(wire.decode_all([truncated])[0], wire.WireError)  # refused on its own
+    assert isinstance(wire.decode_all([truncated])[0], wire.WireError)
     assert wire.decode_all([two_batches])[0].column("trade_id").to_pylist() == ["m1", "a1", "a2"]
+    assert wire.decode_all([two_streams])[0].column("trade_id").to_pylist() == ["a2"]
+    assert wire.decode_all([dict_message(["c", "c", "d"])])[0].column("v").to_pylist() == ["c", "c", "d"]
 
 
 def test_split_by_symbol_keeps_per_symbol_order_and_caps_rows():

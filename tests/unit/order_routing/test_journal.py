@@ -120,3 +120,48 @@ def test_a_crash_between_a_report_and_its_order_row_is_repaired_on_restart(tmp_p
     rows = [(row["cl_ord_id"], row["status"]) for _, kind, row in read_journal(again.path) if kind == "order"]
     assert rows == [("o-1", "PENDING_NEW"), ("o-2", "PENDING_NEW"), ("o-2", "FILLED"), ("o-1", "FILLED")]
     assert OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)]).state() == oms.state()
+
+
+def test_a_lost_row_of_another_fill_in_the_same_status_is_repaired_too(tmp_path):
+    journal = Journal(tmp_path)
+    oms = OrderManager(RecordingRoute(journal), clock=iter(range(1, 10_000)).__next__)
+    oms.subscribe(journal)
+    oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
+    oms.apply(_fill("o-1", "e-1", 40.0, 40.0, 60.0, 10.0))
+    oms.apply(ExecReport(ts=9, symbol="AAPL", exec_id="e-2", cl_ord_id="o-1", exec_type="TRADE",
+                         order_status="PARTIALLY_FILLED", side="B", last_qty=10.0, last_price=10.5,
+                         cum_qty=50.0, leaves_qty=50.0, avg_price=10.1))
+    journal.close()
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])["row"]
+    assert (last["status"], last["ts"]) == ("PARTIALLY_FILLED", 9)
+    journal.path.write_bytes(b"".join(lines[:-1]))  # killed before the second fill's row
+
+    again = Journal(tmp_path)
+    replayed = OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)])
+    replayed.subscribe(again)
+    assert replayed.journal_missing_rows() == ["o-1"]
+    again.close()
+    rows = [(r["status"], r["ts"]) for _, kind, r in read_journal(again.path) if kind == "order"]
+    assert rows[-2:] == [("PARTIALLY_FILLED", 2), ("PARTIALLY_FILLED", 9)]
+
+
+def test_the_router_journals_the_missing_rows_when_it_starts(tmp_path):
+    from order_routing.router import Router
+    from tradelake.config import load_config
+
+    journal = Journal(tmp_path)
+    oms = OrderManager(RecordingRoute(journal), clock=iter(range(1, 10_000)).__next__)
+    oms.subscribe(journal)
+    oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
+    oms.apply(_fill("o-1", "e-1", 100.0, 100.0, 0.0, 10.0))
+    journal.close()
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    journal.path.write_bytes(b"".join(lines[:-1]))  # the FILLED row lost
+
+    router = Router(load_config(), RecordingRoute(journal), ship=False, watch_kill_switch=False,
+                    directory=tmp_path)
+    router.journal.close()
+    assert router.repaired_orders == ["o-1"]
+    last = [row for _, kind, row in read_journal(journal.path) if kind == "order"][-1]
+    assert (last["cl_ord_id"], last["status"]) == ("o-1", "FILLED")

@@ -32,6 +32,16 @@ logger.state.level = warn
 """
 
 
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's own ``Uuid.randomUuid`` makes them: URL-safe base64 of 16
+    random bytes that does not start with '-', which the storage tool's argument parser would
+    take for an option (one id in 64 did: "argument --cluster-id/-t: expected one argument")."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
 class Kafka(Service):
     name = "kafka"
 
@@ -95,10 +105,9 @@ class Kafka(Service):
         self.write_conf()
         if (self.log_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         run_checked(
             self._java("kafka-format", "kafka.tools.StorageTool",
-                       ["format", "-t", cluster_id, "-c", str(self.conf_dir / "server.properties")],
+                       ["format", "-t", new_cluster_id(), "-c", str(self.conf_dir / "server.properties")],
                        256),
             "kafka: formatting KRaft storage",
         )

@@ -239,9 +239,17 @@ class FakeTws:
             return  # no version both sides speak: hang up, as TWS does
         self.server_version = version
         self._send(conn, version, time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime()))
+        answering = True
         while (fields := _read_message(conn)) is not None:
             self.received.append(fields)
-            self._answer(conn, fields)
+            if not answering:
+                continue
+            try:
+                self._answer(conn, fields)
+            except (ConnectionError, OSError):
+                # the client closed while we were answering (ticks it no longer reads): keep
+                # reading what it sent before it went, e.g. its cancels, as TWS would have
+                answering = False
 
     def _answer(self, conn: socket.socket, f: tuple[str, ...]) -> None:
         """Reply to one client message; ids and layouts as in the module docstring."""

@@ -96,21 +96,38 @@ def test_tails_see_each_record_as_written(tmp_path):
     assert seen[1][2]["exec_id"] == "e" and seen[1][2]["text"] is None
 
 
-def test_a_crash_between_a_report_and_its_order_row_is_repaired_on_restart(tmp_path):
-    journal = Journal(tmp_path)
+def _journaled_oms(directory):
+    """A live OMS writing its journal in ``directory`` (a stepping clock, a recording route)."""
+    journal = Journal(directory)
     oms = OrderManager(RecordingRoute(journal), clock=iter(range(1, 10_000)).__next__)
     oms.subscribe(journal)
+    return journal, oms
+
+
+def _kill_before_last_record(journal: Journal) -> dict:
+    """Close the journal and cut its last record off, as a kill before that write would have;
+    returns the row that was cut."""
+    journal.close()
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    journal.path.write_bytes(b"".join(lines[:-1]))
+    return json.loads(lines[-1])["row"]
+
+
+def _replayed(path) -> OrderManager:
+    return OrderManager.replay([(kind, row) for _, kind, row in read_journal(path)])
+
+
+def test_a_crash_between_a_report_and_its_order_row_is_repaired_on_restart(tmp_path):
+    journal, oms = _journaled_oms(tmp_path)
     oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
     oms.submit(OrderIntent(1, "AAPL", "o-2", "B", 50.0))
     oms.apply(_fill("o-2", "e-0", 50.0, 50.0, 0.0, 9.0))
     oms.apply(_fill("o-1", "e-1", 100.0, 100.0, 0.0, 10.0))
-    journal.close()
-    lines = journal.path.read_bytes().splitlines(keepends=True)
-    assert json.loads(lines[-1])["row"]["status"] == "FILLED"
-    journal.path.write_bytes(b"".join(lines[:-1]))  # killed after the fill, before o-1's FILLED row
+    cut = _kill_before_last_record(journal)  # killed after the fill, before o-1's FILLED row
+    assert (cut["cl_ord_id"], cut["status"]) == ("o-1", "FILLED")
 
     again = Journal(tmp_path)
-    replayed = OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)])
+    replayed = _replayed(again.path)
     assert replayed.order("o-1").status == "FILLED"  # the report alone moves the replayed OMS
     replayed.subscribe(again)
     assert replayed.journal_missing_rows() == ["o-1"]
@@ -119,26 +136,21 @@ def test_a_crash_between_a_report_and_its_order_row_is_repaired_on_restart(tmp_p
 
     rows = [(row["cl_ord_id"], row["status"]) for _, kind, row in read_journal(again.path) if kind == "order"]
     assert rows == [("o-1", "PENDING_NEW"), ("o-2", "PENDING_NEW"), ("o-2", "FILLED"), ("o-1", "FILLED")]
-    assert OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)]).state() == oms.state()
+    assert _replayed(again.path).state() == oms.state()
 
 
 def test_a_lost_row_of_another_fill_in_the_same_status_is_repaired_too(tmp_path):
-    journal = Journal(tmp_path)
-    oms = OrderManager(RecordingRoute(journal), clock=iter(range(1, 10_000)).__next__)
-    oms.subscribe(journal)
+    journal, oms = _journaled_oms(tmp_path)
     oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
     oms.apply(_fill("o-1", "e-1", 40.0, 40.0, 60.0, 10.0))
     oms.apply(ExecReport(ts=9, symbol="AAPL", exec_id="e-2", cl_ord_id="o-1", exec_type="TRADE",
                          order_status="PARTIALLY_FILLED", side="B", last_qty=10.0, last_price=10.5,
                          cum_qty=50.0, leaves_qty=50.0, avg_price=10.1))
-    journal.close()
-    lines = journal.path.read_bytes().splitlines(keepends=True)
-    last = json.loads(lines[-1])["row"]
-    assert (last["status"], last["ts"]) == ("PARTIALLY_FILLED", 9)
-    journal.path.write_bytes(b"".join(lines[:-1]))  # killed before the second fill's row
+    cut = _kill_before_last_record(journal)  # killed before the second fill's row
+    assert (cut["status"], cut["ts"]) == ("PARTIALLY_FILLED", 9)
 
     again = Journal(tmp_path)
-    replayed = OrderManager.replay([(k, row) for _, k, row in read_journal(again.path)])
+    replayed = _replayed(again.path)
     replayed.subscribe(again)
     assert replayed.journal_missing_rows() == ["o-1"]
     again.close()
@@ -150,14 +162,11 @@ def test_the_router_journals_the_missing_rows_when_it_starts(tmp_path):
     from order_routing.router import Router
     from tradelake.config import load_config
 
-    journal = Journal(tmp_path)
-    oms = OrderManager(RecordingRoute(journal), clock=iter(range(1, 10_000)).__next__)
-    oms.subscribe(journal)
+    journal, oms = _journaled_oms(tmp_path)
     oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0))
     oms.apply(_fill("o-1", "e-1", 100.0, 100.0, 0.0, 10.0))
-    journal.close()
-    lines = journal.path.read_bytes().splitlines(keepends=True)
-    journal.path.write_bytes(b"".join(lines[:-1]))  # the FILLED row lost
+    cut = _kill_before_last_record(journal)
+    assert (cut["cl_ord_id"], cut["status"]) == ("o-1", "FILLED")
 
     router = Router(load_config(), RecordingRoute(journal), ship=False, watch_kill_switch=False,
                     directory=tmp_path)

@@ -142,7 +142,8 @@ def load(bars: DataFrame, cfg: Config, date_from: date, date_to: date,
          symbols: Sequence[str] | None = None) -> str:
     table = f"{cfg.warehouse.curated_db}.bars"
     ensure_tables(bars.sparkSession, cfg, [table])
-    overwrite_partitions(bars.select(*BAR_COLUMNS), table, keep_others(date_from, date_to, symbols))
+    overwrite_partitions(bars.select(*BAR_COLUMNS), table, keep_others(date_from, date_to, symbols),
+                         one_file_per=("interval", "dt"))
     return table
 
 

@@ -53,12 +53,17 @@ def keep_others(date_from: date, date_to: date, symbols: Sequence[str] | None) -
     return F.col("dt").between(F.lit(date_from), F.lit(date_to)) & ~F.col("symbol").isin(list(symbols))
 
 
-def overwrite_partitions(df: DataFrame, table: str, keep: Column | None = None) -> None:
+def overwrite_partitions(df: DataFrame, table: str, keep: Column | None = None,
+                         one_file_per: Sequence[str] = ()) -> None:
     """Replace exactly the partitions present in ``df`` (dynamic partition overwrite).
 
     ``keep`` selects existing rows to write back with ``df`` (a ``--symbols`` run replaces its
     symbols, not their neighbours in the same partitions). They are materialised first, because
     Spark cannot overwrite a table while it is still reading it.
+    ``one_file_per``: the table's partition columns, for small outputs (bars, features), to
+    write each partition from one task, so as one file: every task otherwise opens a file in
+    every partition it has rows for, and those small files then cost every reader an open each
+    (on HDFS, a NameNode call each).
     ``insertInto`` is positional, so the frame must have the table's columns in the table's order;
     anything else is refused rather than written into the wrong columns.
     """
@@ -74,4 +79,6 @@ def overwrite_partitions(df: DataFrame, table: str, keep: Column | None = None) 
     if keep is not None:
         others = spark.table(table).where(keep).localCheckpoint(eager=True)
         df = df.unionByName(others)
+    if one_file_per:
+        df = df.repartition(*one_file_per)
     df.write.insertInto(table, overwrite=True)

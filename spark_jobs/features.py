@@ -356,7 +356,8 @@ def load(features: DataFrame, cfg: Config, date_from: date, date_to: date,
          symbols: Sequence[str] | None = None) -> str:
     table = f"{cfg.warehouse.features_db}.bar_features"
     ensure_tables(features.sparkSession, cfg, [table])
-    overwrite_partitions(features, table, keep_others(date_from, date_to, symbols))
+    overwrite_partitions(features, table, keep_others(date_from, date_to, symbols),
+                         one_file_per=("interval", "dt"))
     return table
 
 

@@ -86,6 +86,13 @@ def rows(spark, table: str, order: str = "symbol, ts") -> list[tuple]:
     return [tuple(r) for r in spark.sql(f"SELECT * FROM {table} ORDER BY {order}").collect()]
 
 
+def files_per_partition(spark, table: str) -> set[int]:
+    """How many data files the (interval, dt) partitions of ``table`` hold (as a set)."""
+    got = spark.sql(f"SELECT interval, dt, count(DISTINCT file) AS n FROM (SELECT interval, dt, "
+                    f"input_file_name() AS file FROM {table}) GROUP BY interval, dt").collect()
+    return {r["n"] for r in got}
+
+
 def run_all(spark, cfg, symbols=None) -> dict:
     return {"etl": etl_ticks.run(spark, cfg, JAN5, JAN6, symbols=symbols, source="lander"),
             "bars": bars.run(spark, cfg, JAN5, JAN6, symbols),
@@ -124,6 +131,10 @@ def test_jobs_build_the_warehouse_the_cli_reruns_them_identically_and_sql_prints
     assert [d for d, _ in feat] == ["2026-01-05", "2026-01-05", "2026-01-06"]
     assert feat[0][1] is None
     assert feat[1][1] == pytest.approx(11 / 12 - 1) and feat[2][1] == pytest.approx(13 / 11 - 1)
+    # bars and features are small: each partition is written as one file, whichever tasks
+    # computed its symbols
+    small = (f"{wh.curated_db}.bars", f"{wh.features_db}.bar_features")
+    assert [files_per_partition(spark, t) for t in small] == [{1}, {1}]
     before = {t: rows(spark, t) for t in (f"{wh.curated_db}.ticks", f"{wh.curated_db}.bars",
                                          f"{wh.features_db}.bar_features")}
 
@@ -166,6 +177,7 @@ def test_jobs_build_the_warehouse_the_cli_reruns_them_identically_and_sql_prints
     for table, content in before.items():
         spark.sql(f"REFRESH TABLE {table}")
         assert rows(spark, table) == content, table
+    assert [files_per_partition(spark, t) for t in small] == [{1}, {1}]  # the kept rows too
 
     # the DDL is idempotent: applied once more (in process), still nothing to change
     with contextlib.closing(connect_hive(cfg.hive)) as conn, contextlib.closing(conn.cursor()) as cur:

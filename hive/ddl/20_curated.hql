@@ -24,7 +24,9 @@ PARTITIONED BY (
   `dt` DATE COMMENT 'UTC date of ts'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/ticks';
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/ticks'
+TBLPROPERTIES ('parquet.enable.dictionary#ts' = 'false', 'parquet.enable.dictionary#seq' = 'false',
+               'parquet.enable.dictionary#trade_id' = 'false', 'parquet.enable.dictionary#ingest_ts' = 'false');
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.bars (
   `ts` BIGINT COMMENT 'bar open time, UTC ns since epoch',

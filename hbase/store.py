@@ -243,6 +243,15 @@ def _unpack(family: bytes, cells: _Fields, row: Mapping[bytes, bytes]) -> dict[s
     return {name: _decode(kind, row.get(family + b":" + name.encode())) for name, kind in cells}
 
 
+def _last_trade(symbol: str, row: Mapping[bytes, bytes]) -> dict[str, Any] | None:
+    """The ``last_trade`` dict of a ``latest`` row (None if the symbol never traded)."""
+    if b"t:ts" not in row:
+        return None
+    trade = _unpack(b"t", _LAST_TRADE_CELLS, row)
+    return {"ts": trade["ts"], "symbol": symbol, "seq": trade["seq"], "price": trade["price"],
+            "size": trade["size"]}
+
+
 def _normalise(kind: str, value: Any, name: str) -> Any:
     """A Python value of the field's logical type (ints for counts, floats for prices)."""
     if value is None:
@@ -600,12 +609,13 @@ class HBaseStore:
         return {name: symbol if name == "symbol" else quote[name] for name in QUOTE.names}
 
     def last_trade(self, symbol: str) -> dict[str, Any] | None:
-        row = self._get_one("latest", symbol_prefix(symbol))
-        if b"t:ts" not in row:
-            return None
-        trade = _unpack(b"t", _LAST_TRADE_CELLS, row)
-        return {"ts": trade["ts"], "symbol": symbol, "seq": trade["seq"], "price": trade["price"],
-                "size": trade["size"]}
+        return _last_trade(symbol, self._get_one("latest", symbol_prefix(symbol)))
+
+    def last_trades(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        by_key = {symbol_prefix(s): s for s in symbols}
+        found = {by_key[key]: _last_trade(by_key[key], row)
+                 for key, row in self._get("latest", list(by_key)).items()}
+        return {symbol: trade for symbol, trade in found.items() if trade is not None}
 
     # -- orders, executions, positions --------------------------------------------------------------
     def _order_doc(self, cl_ord_id: str) -> tuple[bytes | None, dict[str, Any] | None]:

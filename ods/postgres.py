@@ -22,6 +22,8 @@ from ods.store import StoreRuleViolation
 from tradelake.schemas import BAR, QUOTE, SIGNAL, TRADE, EventSchema, arrow_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pyarrow as pa
 
     from tradelake.config import Config
@@ -131,6 +133,12 @@ class PostgresStore:
     def last_trade(self, symbol: str) -> dict[str, Any] | None:
         return self._one("SELECT ts, symbol, seq, price, size FROM last_trades "
                          "WHERE symbol = %s", (symbol,))
+
+    def last_trades(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self._conn, self._conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute("SELECT ts, symbol, seq, price, size FROM last_trades "
+                        "WHERE symbol = ANY(%s)", (list(symbols),))
+            return {row["symbol"]: dict(row) for row in cur.fetchall()}
 
     # -- orders, executions, positions ----------------------------------------------------------
     def record_order(self, order: dict[str, Any]) -> None:

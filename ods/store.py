@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pyarrow as pa
 
     from tradelake.config import Config
@@ -79,6 +81,10 @@ class OperationalStore(Protocol):
 
     def last_trade(self, symbol: str) -> dict[str, Any] | None:
         """ts, symbol, seq, price and size of the greatest (ts, seq) trade, or None."""
+
+    def last_trades(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``last_trade`` of each of ``symbols`` that has traded, by symbol, in one round trip
+        (a watchlist, or a poller, asks for many at once)."""
 
     def record_order(self, order: dict[str, Any]) -> None:
         """Insert a new order (ORDER fields) or move an existing cl_ord_id to ``status``."""

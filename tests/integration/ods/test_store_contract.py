@@ -325,6 +325,18 @@ def test_last_trade_is_the_greatest_ts_seq_not_the_last_written(store, uid):
                                      "size": 4.0}
 
 
+def test_last_trades_answers_for_many_symbols_at_once_as_last_trade_does(store, uid):
+    a, b, never = uid + "A", uid + "B", uid + "N"
+    assert store.last_trades([a, b, never]) == {}
+    store.write_trades(trades(a, [(M0, 1, 10.0, 1.0), (M0 + SEC, 2, 11.0, 2.0)]))
+    store.write_trades(trades(b, [(M0 + 2 * SEC, 7, 20.0, 3.0)]))
+    assert store.last_trades([a, b, never]) == {
+        a: {"ts": M0 + SEC, "symbol": a, "seq": 2, "price": 11.0, "size": 2.0},
+        b: {"ts": M0 + 2 * SEC, "symbol": b, "seq": 7, "price": 20.0, "size": 3.0}}
+    assert store.last_trades([b]) == {b: store.last_trade(b)}
+    assert store.last_trades([]) == {}
+
+
 def test_latest_quote_is_the_greatest_ts_seq_not_the_last_written(store, uid):
     assert store.latest_quote(uid) is None
     q1 = quote(uid, M0 + SEC, 5, 9.875, 10.125, exchange="ARCA", ingest_ts=M0 + 2 * SEC)

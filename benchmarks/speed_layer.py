@@ -18,8 +18,8 @@ acks=all, idempotent; ``--wire-compression``, default the profile's): first ``--
 visible at the first poll that returns ``seq >= `` its last seq (each symbol's seq rises by one
 per tick, and ``ts`` rises with it, so the ODS's last trade, the greatest (ts, seq), is the
 newest one stored). Latency = that poll's return time - the time the message was handed to the
-producer (the two clocks are the same host's). Resolution: the poll period plus one round of
-queries (~10-15 ms), on the side of overstating latency. When every tick is visible and the Hive
+producer (the two clocks are the same host's). Resolution: the poll period plus one query
+(~10-15 ms), on the side of overstating latency. When every tick is visible and the Hive
 query has written every tick, the speed layer is stopped (SIGTERM: between micro-batches) and
 checked: ``exactly_once`` = the ODS's trade count == the distinct ticks published, and the same
 for the real-time Hive table (counted through the Thrift server).

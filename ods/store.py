@@ -83,8 +83,8 @@ class OperationalStore(Protocol):
         """ts, symbol, seq, price and size of the greatest (ts, seq) trade, or None."""
 
     def last_trades(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """``last_trade`` of each of ``symbols`` that has traded, by symbol, in one round trip
-        (a watchlist, or a poller, asks for many at once)."""
+        """``last_trade`` of each of ``symbols`` that has traded, by symbol, in one query
+        (HBase: one batched get per 1,000 symbols): a watchlist, or a poller, asks for many."""
 
     def record_order(self, order: dict[str, Any]) -> None:
         """Insert a new order (ORDER fields) or move an existing cl_ord_id to ``status``."""

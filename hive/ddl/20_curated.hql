@@ -7,6 +7,8 @@
 CREATE DATABASE IF NOT EXISTS ${hivevar:curated_db}
 COMMENT 'batch layer: typed, deduplicated trades and OHLCV bars';
 
+-- ticks: no Parquet dictionary for the columns unique per row (TBLPROPERTIES: the writer built one
+-- for every column chunk and threw it away); an existing table needs ALTER TABLE ... SET TBLPROPERTIES.
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.ticks (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
   `symbol` STRING COMMENT 'instrument symbol',

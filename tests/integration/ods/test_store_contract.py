@@ -328,6 +328,7 @@ def test_last_trade_is_the_greatest_ts_seq_not_the_last_written(store, uid):
 def test_last_trades_answers_for_many_symbols_at_once_as_last_trade_does(store, uid):
     a, b, never = uid + "A", uid + "B", uid + "N"
     assert store.last_trades([a, b, never]) == {}
+    store.write_quotes(quotes(quote(never, M0, 1, 9.0, 10.0)))  # quoted, never traded
     store.write_trades(trades(a, [(M0, 1, 10.0, 1.0), (M0 + SEC, 2, 11.0, 2.0)]))
     store.write_trades(trades(b, [(M0 + 2 * SEC, 7, 20.0, 3.0)]))
     assert store.last_trades([a, b, never]) == {

@@ -53,6 +53,8 @@ LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/bars';
 -- arrived, one partition per (event date, micro-batch). A replayed micro-batch rewrites exactly its
 -- own partitions (dynamic partition overwrite), so a restart from the checkpoint never duplicates.
 -- The batch layer's curated.ticks supersedes them; old partitions can be dropped once it covers a day.
+-- No Parquet dictionary for the columns unique per row, as for ticks (the writer's CPU is shared with
+-- the ODS query's on a small machine).
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.${hivevar:rt_trades_table} (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
   `symbol` STRING COMMENT 'instrument symbol',
@@ -71,7 +73,9 @@ PARTITIONED BY (
   `batch_id` BIGINT COMMENT 'the speed layer\'s micro-batch that wrote the rows'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/${hivevar:rt_trades_table}';
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/${hivevar:rt_trades_table}'
+TBLPROPERTIES ('parquet.enable.dictionary#ts' = 'false', 'parquet.enable.dictionary#seq' = 'false',
+               'parquet.enable.dictionary#trade_id' = 'false', 'parquet.enable.dictionary#ingest_ts' = 'false');
 
 CREATE EXTERNAL TABLE IF NOT EXISTS ${hivevar:curated_db}.${hivevar:rt_quotes_table} (
   `ts` BIGINT COMMENT 'event time, UTC ns since epoch',
@@ -90,4 +94,6 @@ PARTITIONED BY (
   `batch_id` BIGINT COMMENT 'the speed layer\'s micro-batch that wrote the rows'
 )
 STORED AS PARQUET
-LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/${hivevar:rt_quotes_table}';
+LOCATION '${hivevar:lake_root}/${hivevar:curated_db}/${hivevar:rt_quotes_table}'
+TBLPROPERTIES ('parquet.enable.dictionary#ts' = 'false', 'parquet.enable.dictionary#seq' = 'false',
+               'parquet.enable.dictionary#ingest_ts' = 'false');

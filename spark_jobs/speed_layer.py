@@ -854,10 +854,19 @@ def start_queries(spark: SparkSession, cfg: Config, opts: RunOptions, store: Ope
 def progress_durations(query: StreamingQuery) -> dict[str, float]:
     """Median of each step of Spark's own micro-batch timing (``durationMs``: latestOffset,
     walCommit, queryPlanning, addBatch (= our foreachBatch), commitOffsets, triggerExecution)
-    over the query's recent batches that had data, and of ``unnamed``: each batch's
-    triggerExecution less its named steps."""
+    over the query's recent batches that had data, of ``unnamed``: each batch's
+    triggerExecution less its named steps, and of ``betweenTriggers``: from the end of one
+    trigger to the start of the next (progress reporting, the trigger's wait)."""
+    from datetime import datetime
+
     steps: dict[str, list[float]] = {}
-    for progress in query.recentProgress:
+    recent = query.recentProgress
+    for progress, following in zip(recent, [*recent[1:], None], strict=True):
+        if following is not None and "triggerExecution" in (progress.get("durationMs") or {}):
+            ended = (datetime.fromisoformat(progress["timestamp"]).timestamp() * 1000
+                     + progress["durationMs"]["triggerExecution"])
+            steps.setdefault("betweenTriggers", []).append(
+                datetime.fromisoformat(following["timestamp"]).timestamp() * 1000 - ended)
         if progress.get("numInputRows"):
             durations = {step: float(ms) for step, ms in (progress.get("durationMs") or {}).items()}
             for step, ms in durations.items():

@@ -11,9 +11,11 @@ Per mode: ``spark-submit spark_jobs/speed_layer.py --mode <mode>`` starts (as ``
 would), then this process publishes one tick per symbol and waits until the ODS shows it and the
 Hive side has written it (the first micro-batches start Spark's Python workers and Hive client),
 then trades of 10 symbols at ``--rate`` ticks/s, one Arrow message per symbol every 10 ms (at
-10,000 ticks/s: 1,000 messages/s of 10 ticks; ``ingestion.publisher.TickPublisher``'s producer,
-acks=all, idempotent; ``--wire-compression``, default the profile's): first ``--warmup`` seconds
-(JIT, caches; not measured), then ``--seconds`` measured. A poller thread asks the store for
+10,000 ticks/s: 1,000 messages/s of 10 ticks; acks=all, idempotent, as
+``ingestion.publisher.TickPublisher`` publishes; ``--producer``: librdkafka by default, whose C
+threads leave more of the shared cores to the system under test than kafka-python's pure-Python
+producer; ``--wire-compression``, default the profile's): first ``--warmup`` seconds (JIT,
+caches; not measured), then ``--seconds`` measured. A poller thread asks the store for
 ``last_trades(SYMBOLS)`` (one query) every 10 ms; a message (and so each of its ticks) is
 visible at the first poll that returns ``seq >= `` its last seq (each symbol's seq rises by one
 per tick, and ``ts`` rises with it, so the ODS's last trade, the greatest (ts, seq), is the

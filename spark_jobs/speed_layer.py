@@ -23,7 +23,7 @@ Each micro-batch (``foreachBatch``):
    Arrow IPC stream of one symbol's ticks) and runs the ingestion layer's ``Validator`` over all
    the messages of a topic in an Arrow batch at once (vectorised; no per-row Python). The Hive
    query runs it in the executors (``transform``: ``mapInArrow``, one task, so the ODS query
-   always has a core); the ODS query collects the raw messages and runs it on the driver, which
+   always has a core, in a Python worker at nice ``LAKE_DECODE_NICENESS``); the ODS query collects the raw messages and runs it on the driver, which
    needs the rows for the ODS write anyway: that skips the Python-worker round trip (~200 ms of
    a ~600 ms batch of 2,000 messages, measured). ``ingest_ts`` left null by the feed is set to
    the message's Kafka timestamp, as the lander does. The validator's clock (for
@@ -115,6 +115,9 @@ QUARANTINE_TABLE = "speed_quarantine"  # in warehouse.raw_db (hive/ddl/10_raw.hq
 HWM_DIR = "tradelake_hwm"
 HWM_KEEP = 20  # high-water-mark files kept per checkpoint (a replay needs only the last one)
 FETCH_MAX_WAIT_MS = 10
+# nice value of the Python workers that decode for the Hive query (split mode): on a small
+# machine its 30-second batch (seconds of decoding) would otherwise slow the ODS query's batches
+LAKE_DECODE_NICENESS = 10
 SPARK_CONF = {
     # jobs of each query in a fair-scheduler pool of its own (pools are created on first use)
     "spark.scheduler.mode": "FAIR",
@@ -297,18 +300,31 @@ def kafka_rows(kafka: DataFrame) -> DataFrame:
                         F.unix_millis("timestamp").alias("kafka_ts_ms"), "key", "value")
 
 
+def lower_priority(niceness: int) -> None:
+    """Raise this process's nice value to ``niceness`` (never lowers it)."""
+    current = os.nice(0)
+    if niceness > current:
+        os.nice(niceness - current)
+
+
 def transform(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
-              tasks: int | None = None) -> DataFrame:
+              tasks: int | None = None, niceness: int = 0) -> DataFrame:
     """Kafka source rows -> decoded and validated rows (``DECODED_ARROW``), vectorised, in the
     executors (``mapInArrow``).
 
     ``tasks``: coalesce to this many Spark tasks first (no shuffle: a Kafka partition, hence a
     symbol, stays in one task), so a micro-batch runs as one wave on a small machine.
+    ``niceness``: the Python worker decodes at this nice value (``lower_priority``).
     """
     rows = kafka_rows(kafka)
     if tasks:
         rows = rows.coalesce(tasks)
-    return rows.mapInArrow(lambda it: decode_and_validate(it, topics, ingest), decoded_spark_schema())
+
+    def decode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        lower_priority(niceness)
+        return decode_and_validate(batches, topics, ingest)
+
+    return rows.mapInArrow(decode, decoded_spark_schema())
 
 
 def collect_decoded(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
@@ -324,8 +340,8 @@ def collect_decoded(kafka: DataFrame, topics: dict[str, str], ingest: IngestConf
     ``steps`` (on the driver): gets the seconds of the Spark job that fetches the messages
     (``fetch``) and of the decode + validation (``validate``).
     """
-    if not on_driver:
-        return transform(kafka, topics, ingest, tasks).toArrow()
+    if not on_driver:  # the lake writer's query: its decoding yields the cores to the ODS query's
+        return transform(kafka, topics, ingest, tasks, LAKE_DECODE_NICENESS).toArrow()
     began = time.monotonic()
     raw = kafka_rows(kafka).toArrow()
     fetched = time.monotonic()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tradelake.config import Config, load_config
+from tradelake.stack.hdfs import HDFS_CLIENT_CONF
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -77,12 +78,8 @@ def spark_conf(cfg: Config) -> dict[str, str]:
         "spark.hadoop.hive.async.log.enabled": "false",
         "spark.hadoop.hive.metastore.schema.verification": "false",
         "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
-        # Closing an HDFS file asks the NameNode to complete it; until the DataNode has reported
-        # the last block, the client sleeps and asks again, first after 400 ms by default. Every
-        # streaming checkpoint file (offsets, commits) paid that about every other time (measured:
-        # walCommit and commitOffsets took 12-45 ms or ~415 ms). Ask again sooner, as often.
-        "spark.hadoop.dfs.client.block.write.locateFollowingBlock.initial.delay.ms": "20",
-        "spark.hadoop.dfs.client.block.write.locateFollowingBlock.retries": "10",
+        # closing an HDFS file: ask the NameNode again after 20 ms, not 400 (see the constant)
+        **{f"spark.hadoop.{key}": value for key, value in HDFS_CLIENT_CONF.items()},
     }
     if cfg.lake.root.startswith("hdfs://"):
         # so that unqualified paths (Hive's scratch dir, table locations) resolve to the lake's HDFS

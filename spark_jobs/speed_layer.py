@@ -23,9 +23,10 @@ Each micro-batch (``foreachBatch``):
    Arrow IPC stream of one symbol's ticks) and runs the ingestion layer's ``Validator`` over all
    the messages of a topic in an Arrow batch at once (vectorised; no per-row Python). The Hive
    query runs it in the executors (``transform``: ``mapInArrow``, one task, so the ODS query
-   always has a core, in a Python worker at nice ``LAKE_DECODE_NICENESS``); the ODS query collects the raw messages and runs it on the driver, which
-   needs the rows for the ODS write anyway: that skips the Python-worker round trip (~200 ms of
-   a ~600 ms batch of 2,000 messages, measured). ``ingest_ts`` left null by the feed is set to
+   always has a core; its Python worker at nice ``LAKE_DECODE_NICENESS``); the ODS query
+   collects the raw messages and runs it on the driver, which needs the rows for the ODS write
+   anyway: that skips the Python-worker round trip (~200 ms of a ~600 ms batch of 2,000
+   messages, measured). ``ingest_ts`` left null by the feed is set to
    the message's Kafka timestamp, as the lander does. The validator's clock (for
    ``future_timestamp``) is the latest Kafka timestamp among the rows it judges, not the wall
    clock, so a replayed batch is judged exactly as the first time. A message that is not an
@@ -84,7 +85,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,6 +125,8 @@ SPARK_CONF = {
     # a Hive insert writes its batch's few (dt, batch_id) partitions through concurrent writers
     # instead of sorting every row by partition first (the sort was ~20% of the insert's CPU)
     "spark.sql.maxConcurrentOutputFileWriters": "8",
+    # progress reports kept per query (default 100): the summary's step medians cover a whole run
+    "spark.sql.streaming.numRecentProgressUpdates": "2000",
 }
 MODES = {"split": ("ods", "hive"), "single": ("single",)}  # mode -> its queries
 log = logging.getLogger("tradelake.speed_layer")
@@ -301,27 +304,31 @@ def kafka_rows(kafka: DataFrame) -> DataFrame:
 
 
 def lower_priority(niceness: int) -> None:
-    """Raise this process's nice value to ``niceness`` (never lowers it)."""
+    """Raise the calling thread's nice value to ``niceness`` (on Linux ``os.nice`` is per
+    thread: in a Python worker, its main thread, which runs the task); never lowers it."""
     current = os.nice(0)
     if niceness > current:
         os.nice(niceness - current)
 
 
 def transform(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
-              tasks: int | None = None, niceness: int = 0) -> DataFrame:
+              tasks: int | None = None, niceness: int | None = None) -> DataFrame:
     """Kafka source rows -> decoded and validated rows (``DECODED_ARROW``), vectorised, in the
     executors (``mapInArrow``).
 
     ``tasks``: coalesce to this many Spark tasks first (no shuffle: a Kafka partition, hence a
     symbol, stays in one task), so a micro-batch runs as one wave on a small machine.
-    ``niceness``: the Python worker decodes at this nice value (``lower_priority``).
+    ``niceness``: the Python worker decodes at this nice value (``lower_priority``), and keeps
+    it for its lifetime (Spark reuses workers): pass it only where every task of the worker's
+    Spark application may run at that priority (the speed layer's Hive query).
     """
     rows = kafka_rows(kafka)
     if tasks:
         rows = rows.coalesce(tasks)
 
     def decode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        lower_priority(niceness)
+        if niceness is not None:
+            lower_priority(niceness)
         return decode_and_validate(batches, topics, ingest)
 
     return rows.mapInArrow(decode, decoded_spark_schema())
@@ -329,7 +336,7 @@ def transform(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
 
 def collect_decoded(kafka: DataFrame, topics: dict[str, str], ingest: IngestConfig,
                     on_driver: bool, tasks: int | None = None,
-                    steps: dict[str, float] | None = None) -> pa.Table:
+                    steps: dict[str, float] | None = None, niceness: int | None = None) -> pa.Table:
     """One micro-batch's decoded rows on the driver, collected once as Arrow.
 
     ``on_driver``: collect the raw messages and run ``decode_and_validate`` here instead of in
@@ -338,10 +345,10 @@ def collect_decoded(kafka: DataFrame, topics: dict[str, str], ingest: IngestConf
     conversion of its output back to rows (measured: ~200 ms of a ~600 ms batch of 2,000
     messages). Same function, so the same verdicts; it validates the whole batch at once.
     ``steps`` (on the driver): gets the seconds of the Spark job that fetches the messages
-    (``fetch``) and of the decode + validation (``validate``).
+    (``fetch``) and of the decode + validation (``validate``). ``niceness``: see ``transform``.
     """
-    if not on_driver:  # the lake writer's query: its decoding yields the cores to the ODS query's
-        return transform(kafka, topics, ingest, tasks, LAKE_DECODE_NICENESS).toArrow()
+    if not on_driver:
+        return transform(kafka, topics, ingest, tasks, niceness).toArrow()
     began = time.monotonic()
     raw = kafka_rows(kafka).toArrow()
     fetched = time.monotonic()
@@ -690,6 +697,7 @@ class QueryStats:
     to_ods: Histogram = field(default_factory=Histogram)
     to_hive: Histogram = field(default_factory=Histogram)
     batch_ms: list[float] = field(default_factory=list)
+    step_ms: dict[str, list[float]] = field(default_factory=dict)  # our own steps, per batch
     last_batch_id: int | None = None
     progress_ms: dict[str, float] = field(default_factory=dict)
 
@@ -702,6 +710,7 @@ class QueryStats:
             "by_reason": c.by_reason, "reconciled": c.reconciles(),
             "batch_ms": {"p50": round(float(np.percentile(ms, 50)), 1),
                          "max": round(float(ms.max()), 1)},
+            "step_ms_p50": {step: round(float(np.median(v)), 1) for step, v in self.step_ms.items()},
             "spark_step_ms_p50": self.progress_ms}
         if self.to_ods.counts.any():
             out["ods_new"] = self.ods_new
@@ -727,6 +736,8 @@ class MicroBatch:
                  ) -> None:
         self.name, self.topics, self.ingest, self.tasks = name, topics, ingest, tasks
         self.decode_on_driver = ods is not None  # latency first where the ODS is written
+        # the lake writer decodes in the executors, yielding the cores to the ODS query's batches
+        self.decode_niceness = None if self.decode_on_driver else LAKE_DECODE_NICENESS
         self.ods, self.hive, self.progress = ods, hive, progress
         self.stats = QueryStats(name)
 
@@ -737,7 +748,7 @@ class MicroBatch:
         df.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", self.name)
         steps: dict[str, float] = {}
         outcome = split_outcome(collect_decoded(df, self.topics, self.ingest, self.decode_on_driver,
-                                                self.tasks, steps))
+                                                self.tasks, steps, self.decode_niceness))
         steps["decode"] = time.monotonic() - started
         ods_line = hive_line = ""
         if self.ods is not None:
@@ -770,6 +781,8 @@ class MicroBatch:
         self.stats.batches += 1
         self.stats.last_batch_id = batch_id
         self.stats.batch_ms.append(total * 1000)
+        for step, seconds in steps.items():
+            self.stats.step_ms.setdefault(step, []).append(seconds * 1000)
         times = ", ".join(f"{k} {v * 1000:.0f}" for k, v in steps.items())
         self.progress(f"speed [{self.name}] batch {batch_id}: {counts.summary()}; "
                       f"{total * 1000:.0f} ms ({times}){ods_line}{hive_line}")
@@ -870,15 +883,16 @@ def start_queries(spark: SparkSession, cfg: Config, opts: RunOptions, store: Ope
 def progress_durations(query: StreamingQuery) -> dict[str, float]:
     """Median of each step of Spark's own micro-batch timing (``durationMs``: latestOffset,
     walCommit, queryPlanning, addBatch (= our foreachBatch), commitOffsets, triggerExecution)
-    over the query's recent batches that had data, of ``unnamed``: each batch's
-    triggerExecution less its named steps, and of ``betweenTriggers``: from the end of one
-    trigger to the start of the next (progress reporting, the trigger's wait)."""
-    from datetime import datetime
-
+    over the query's recent batches that had data (the last ``numRecentProgressUpdates``, see
+    ``SPARK_CONF``), of ``unnamed``: each batch's triggerExecution less its named steps, and of
+    ``betweenTriggers``: from the end of one such trigger to the start of the next (progress
+    reporting, the trigger's wait)."""
     steps: dict[str, list[float]] = {}
-    recent = query.recentProgress
+    recent = list(query.recentProgress)
     for progress, following in zip(recent, [*recent[1:], None], strict=True):
-        if following is not None and "triggerExecution" in (progress.get("durationMs") or {}):
+        # (Spark reports a trigger without data only every 10 s: such a gap spans several)
+        if (following is not None and progress.get("numInputRows") and following.get("numInputRows")
+                and "triggerExecution" in (progress.get("durationMs") or {})):
             ended = (datetime.fromisoformat(progress["timestamp"]).timestamp() * 1000
                      + progress["durationMs"]["triggerExecution"])
             steps.setdefault("betweenTriggers", []).append(

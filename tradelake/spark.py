@@ -78,9 +78,11 @@ def spark_conf(cfg: Config) -> dict[str, str]:
         "spark.hadoop.hive.async.log.enabled": "false",
         "spark.hadoop.hive.metastore.schema.verification": "false",
         "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
-        # closing an HDFS file: ask the NameNode again after 20 ms, not 400 (see the constant)
-        **{f"spark.hadoop.{key}": value for key, value in HDFS_CLIENT_CONF.items()},
     }
+    if cfg.stack.managed and "hdfs" in cfg.stack.services:
+        # the stack's own HDFS: ask the NameNode again after 20 ms, not 400, when closing a file
+        # (see the constant); a cluster keeps its own hdfs-site.xml
+        conf.update({f"spark.hadoop.{key}": value for key, value in HDFS_CLIENT_CONF.items()})
     if cfg.lake.root.startswith("hdfs://"):
         # so that unqualified paths (Hive's scratch dir, table locations) resolve to the lake's HDFS
         lake = urlsplit(cfg.lake.root)

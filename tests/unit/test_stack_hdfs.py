@@ -9,14 +9,6 @@ from tradelake.stack.hdfs import HDFS_CLIENT_CONF, Hdfs
 
 pytestmark = pytest.mark.unit
 
-CLOSE_RETRY = "dfs.client.block.write.locateFollowingBlock.initial.delay.ms"
-
-
-def test_the_close_retry_delay_is_shorter_than_hadoops_400_ms():
-    assert int(HDFS_CLIENT_CONF[CLOSE_RETRY]) < 400
-    assert int(HDFS_CLIENT_CONF["dfs.client.block.write.locateFollowingBlock.retries"]) >= 5
-
-
 def test_every_spark_process_and_the_datanode_get_the_hdfs_client_settings(tmp_path):
     base = load_config("local", env={})
     cfg = dataclasses.replace(base, stack=dataclasses.replace(base.stack, var_dir=str(tmp_path)))
@@ -28,3 +20,9 @@ def test_every_spark_process_and_the_datanode_get_the_hdfs_client_settings(tmp_p
     for key, value in HDFS_CLIENT_CONF.items():
         assert written[key] == value
         assert conf[f"spark.hadoop.{key}"] == value
+
+
+def test_a_cluster_profile_keeps_its_own_hdfs_client_settings():
+    cluster = load_config("cluster", env={})
+    assert not cluster.stack.managed
+    assert not [key for key in spark_conf(cluster) if "locateFollowingBlock" in key]

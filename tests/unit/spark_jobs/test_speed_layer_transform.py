@@ -209,3 +209,42 @@ def test_arguments():
         parse_args(["--available-now", "--duration", "5"])
     with pytest.raises(SystemExit):
         parse_args(["--trigger-ms", "0"])
+
+
+# -- Spark's step timings and the worker's priority ------------------------------------------------
+class _Query:
+    """A stand-in for a StreamingQuery's ``recentProgress`` (a list of progress dicts)."""
+
+    def __init__(self, progress: list[dict]) -> None:
+        self.recentProgress = progress
+
+
+def _progress(at: str, rows: int, **durations: int) -> dict:
+    return {"timestamp": at, "numInputRows": rows, "durationMs": durations}
+
+
+def test_progress_durations_adds_each_batchs_unnamed_rest_and_the_gaps_between_batches():
+    from spark_jobs.speed_layer import progress_durations
+
+    query = _Query([
+        # trigger 300 = 250 named + 50 unnamed; the next batch starts 20 ms after it ends
+        _progress("2026-01-05T00:00:00.000Z", 10, addBatch=200, walCommit=50, triggerExecution=300),
+        # 100 = 100 named; the next report, 10 s later, is a trigger without data: no gap counted
+        _progress("2026-01-05T00:00:00.320Z", 20, addBatch=100, walCommit=0, triggerExecution=100),
+        _progress("2026-01-05T00:00:10.000Z", 0, addBatch=0, walCommit=0, triggerExecution=5),
+    ])
+    steps = progress_durations(query)
+    assert steps["unnamed"] == 25.0  # median of 50 and 0 (batches with data only)
+    assert steps["addBatch"] == 150.0
+    assert steps["betweenTriggers"] == 20.0
+
+
+def test_lower_priority_only_ever_raises_the_nice_value():
+    import subprocess
+    import sys
+
+    code = ("import os; from spark_jobs.speed_layer import lower_priority; "
+            "base = os.nice(0); lower_priority(base + 3); lower_priority(base + 3); "
+            "lower_priority(base + 1); print(os.nice(0) - base)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"

@@ -14,6 +14,7 @@ from typing import Any
 
 from tradelake.config import CONF_DIR
 from tradelake.stack.base import Service
+from tradelake.stack.hdfs import HDFS_CLIENT_CONF
 from tradelake.stack.jvm import hadoop_xml, java_command, process_marker
 from tradelake.stack.process import ManagedProcess
 
@@ -46,7 +47,8 @@ class Flume(Service):
     def prepare(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.conf_dir / "agent.properties").write_text(self.agent_properties())
-        (self.conf_dir / "core-site.xml").write_text(hadoop_xml({"fs.defaultFS": self.cfg.hdfs.uri}))
+        (self.conf_dir / "core-site.xml").write_text(hadoop_xml({"fs.defaultFS": self.cfg.hdfs.uri,
+                                                                 **HDFS_CLIENT_CONF}))
         (self.conf_dir / "log4j2.xml").write_text(
             '<Configuration status="warn"><Appenders><Console name="c" target="SYSTEM_OUT">'
             '<PatternLayout pattern="%d{ISO8601} %p %c{1}: %m%n"/></Console></Appenders>'

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tradelake.stack.base import Service
+from tradelake.stack.hdfs import HDFS_CLIENT_CONF
 from tradelake.stack.jvm import hadoop_xml, java_command, process_marker
 from tradelake.stack.process import ManagedProcess
 
@@ -92,6 +93,7 @@ class HBase(Service):
             "hbase.regionserver.thrift.framed": "false",
             "hbase.regionserver.thrift.compact": "false",
             "hbase.table.sanity.checks": "true",
+            **HDFS_CLIENT_CONF,  # when hbase.root_dir is on the stack's HDFS
         }))
         (self.conf_dir / "log4j2.properties").write_text(LOG4J2)
 

@@ -30,8 +30,8 @@ log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
 # default), then twice as long each time. Here the first ask lost that race about every other
 # time, so a small file took ~415 ms to write instead of 12-45 ms: every streaming checkpoint file
 # (measured in the speed layer's walCommit and commitOffsets). Ask again after 20 ms, up to 10
-# times (~20 s in all before a close fails). Set for every Spark process (tradelake/spark.py) and
-# for the DataNode's own client.
+# times (~20 s in all before a close fails). Set for every client of the stack's HDFS: the Spark
+# processes (tradelake/spark.py), the DataNode's own (WebHDFS writes), Flume and HBase.
 HDFS_CLIENT_CONF = {
     "dfs.client.block.write.locateFollowingBlock.initial.delay.ms": "20",
     "dfs.client.block.write.locateFollowingBlock.retries": "10",

@@ -1,6 +1,7 @@
 """Tick-to-order benchmark: a quote published to Kafka -> engine -> risk -> NewOrderSingle at the venue.
 
     .venv/bin/python benchmarks/tick_to_order.py [--ticks 1000] [--interval-ms 10] [--warmup 100]
+                                                 [--client librdkafka|kafka-python]
 
 Needs the running stack's Kafka (it is not started or stopped here). Everything else is scratch:
 two topics of one partition (``bench.<run>.quotes``, the router's ``ingest.topics.quotes`` by
@@ -15,7 +16,8 @@ deleted afterwards; a temporary var dir; a ``tradelake exchange`` process on a f
   (spread 2 bps); every fourth is 50 bps wide and must not trade.
 - router (a child process, so it shares no GIL with the publisher): ``Router(cfg, FixRoute,
   ship=False, watch_kill_switch=False)`` (journal on, risk on with the default limits) with
-  ``KafkaMarketSource(mode="quotes")`` -> ``OmsExecution`` -> ``Engine`` and one tiny strategy:
+  ``KafkaMarketSource(mode="quotes")`` (its Kafka client: ``--client``, by default the profile's
+  ``routing.market_data_client``) -> ``OmsExecution`` -> ``Engine`` and one tiny strategy:
   for every quote of the symbol with both sizes > 0 and a spread <= 10 bps it sends ONE market
   order of 1 (buy when flat or short, sell when long), ClOrdID ``q<the quote's ts>`` (after
   OmsExecution's run prefix).
@@ -26,8 +28,9 @@ deleted afterwards; a temporary var dir; a ``tradelake exchange`` process on a f
   strategy, QuickFIX's ``send`` returning for its order.
 - baseline, the natural floor, measured in the same run, interleaved with the ticks (half an
   interval apart, taking turns to go first): the same producer publishes the same message to
-  the floor topic and a plain kafka-python consumer child (the same fetch settings as
-  ``KafkaMarketSource``) takes the time its ``poll`` returns it. Both topics use LogAppendTime,
+  the floor topic and a consumer child reading it with the source's own reader
+  (``live_source.open_reader``: the same client and settings) takes the time its
+  ``poll`` returns it. Both topics use LogAppendTime,
   which splits the floor into its produce and consume legs (1 ms resolution).
 
 Prints progress, the figures, writes benchmarks/results/tick_to_order.json and prints it last:
@@ -128,7 +131,7 @@ def router_main(args: argparse.Namespace) -> int:
     router = Router(cfg, route, ship=False, watch_kill_switch=False, directory=var_dir / "oms")
     router.connect(30)
     source = TimedSource(cfg.kafka.bootstrap, cfg.ingest.topics.quotes, mode="quotes", symbols=[SYMBOL],
-                               max_events=args.events, idle_timeout_s=args.idle_s)
+                         max_events=args.events, idle_timeout_s=args.idle_s, client=args.client)
     execution = OmsExecution(router)
     engine = Engine(LiveClock(), execution=execution)
     strategy = OneOrderPerQuote(SYMBOL, MAX_SPREAD_BPS)
@@ -163,30 +166,27 @@ def router_main(args: argparse.Namespace) -> int:
 
 # -- the baseline consumer child ------------------------------------------------------------------
 def consumer_main(args: argparse.Namespace) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
+    from ingestion import wire
     from order_routing import live_source
 
     cfg = load_config(args.profile)
-    consumer = KafkaConsumer(bootstrap_servers=cfg.kafka.bootstrap.split(","), enable_auto_commit=False,
-                             client_id="tradelake-bench-floor", **live_source.CONSUMER_SETTINGS)
-    tp = TopicPartition(args.topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_end(tp)
-    consumer.position(tp)
+    reader = live_source.open_reader(args.client, cfg.kafka.bootstrap, args.topic,
+                                     client_id="tradelake-bench-floor")
     print("READY", flush=True)
     poll_ms = live_source.KafkaMarketSource("", args.topic, mode="quotes").poll_timeout_ms
     recv: dict[str, int] = {}
     appended: dict[str, int] = {}
     idle_since = time.monotonic()
     while len(recv) < args.events and time.monotonic() - idle_since < args.idle_s:
-        for records in consumer.poll(timeout_ms=poll_ms).values():
-            now = time.time_ns()
+        messages = reader.poll(poll_ms)
+        now = time.time_ns()
+        if messages:
             idle_since = time.monotonic()
-            for record in records:
-                recv[record.key.decode()] = now
-                appended[record.key.decode()] = record.timestamp * 1_000_000
-    consumer.close()
+        for value, _, timestamp_ms in messages:
+            key = str(wire.decode(value).column("ts")[0].as_py())  # the tick id (the message key too)
+            recv[key] = now
+            appended[key] = timestamp_ms * 1_000_000
+    reader.close()
     print(json.dumps({"recv_ns": recv, "appended_ns": appended, "poll_timeout_ms": poll_ms}), flush=True)
     return 0
 
@@ -207,7 +207,7 @@ def quote_message(ts: int, wide: bool, compression: str) -> bytes:
 
 
 def child(role: str, args: argparse.Namespace, env: dict[str, str], extra: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, *extra]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--client", args.client, *extra]
     if args.profile:
         cmd += ["--profile", args.profile]
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True,
@@ -256,6 +256,14 @@ def stats_ms(values_ns: list[int]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(ms), 3), "max_ms": round(max(ms), 3)} if ms else {}
 
 
+def consumer_settings(client: str) -> dict[str, Any]:
+    from order_routing import live_source
+
+    if client == "librdkafka":
+        return {k: v for k, v in live_source.LIBRDKAFKA_SETTINGS.items() if k != "group.id"}
+    return dict(live_source.CONSUMER_SETTINGS)
+
+
 def create_topics(bootstrap: str, topics: list[str]) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -279,6 +287,9 @@ def main() -> int:
     parser.add_argument("--profile", default=None,
                         help="config profile (default: $TRADELAKE_PROFILE or local)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir (logs, journal)")
+    parser.add_argument("--client", choices=("librdkafka", "kafka-python"), default=None,
+                        help="the router's (and the floor's) Kafka consumer (default: the profile's "
+                             "routing.market_data_client)")
     parser.add_argument("--role", choices=("router", "consumer"), help=argparse.SUPPRESS)
     parser.add_argument("--var-dir", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -294,17 +305,17 @@ def main() -> int:
     from kafka import KafkaProducer
 
     from ingestion import wire
-    from order_routing import live_source
 
     run = uuid.uuid4().hex[:8]
     quotes_topic, floor_topic = f"bench.{run}.quotes", f"bench.{run}.floor"
     env = dict(os.environ, **{TOPIC_ENV: quotes_topic})
     cfg = load_config(args.profile, env=env)
+    args.client = args.client or cfg.routing.market_data_client
     total = args.warmup + args.ticks
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="bench-t2o-"))
     say(f"run {run}: topics {quotes_topic} (router, by {TOPIC_ENV}) and {floor_topic} (floor); "
-        f"var dir {tmp}; consumer {live_source.CONSUMER_SETTINGS}")
+        f"var dir {tmp}; consumer {args.client} {consumer_settings(args.client)}")
     try:
         create_topics(cfg.kafka.bootstrap, [quotes_topic, floor_topic])
     except Exception as exc:  # noqa: BLE001 - reported as what it means here
@@ -414,13 +425,14 @@ def main() -> int:
                         "send_to_broker_append": stats_ms(to_broker),
                         "broker_append_to_poll": stats_ms(from_broker),
                         "append_time_resolution": "1 ms (Kafka LogAppendTime)",
-                        "what": "same producer, same message, a plain kafka-python consumer with the "
-                                "KafkaMarketSource fetch settings: poll() returning it - producer.send()"},
+                        "what": "same producer, same message, read by KafkaMarketSource's own reader "
+                                "(same client and settings, no engine): poll() returning it - "
+                                "producer.send()"},
         "floor_ratio_p50": (round(venue["p50_ms"] / floor_stats["p50_ms"], 2)
                             if venue and floor_stats else None),
         "warmup_ticks": args.warmup, "interval_ms": args.interval_ms,
         "producer": "kafka-python acks=all idempotent linger_ms=0, one quote per message",
-        "consumer": {**live_source.CONSUMER_SETTINGS,
+        "consumer": {"client": args.client, **consumer_settings(args.client),
                      "poll_timeout_ms": routed["source"]["poll_timeout_ms"]},
         "router": {"journal": "on", "risk": "on (default limits)", "ship": "off",
                    "submitted": routed["submitted"], "fills": routed["fills"],

@@ -162,6 +162,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         from_beginning=args.from_beginning,
         idle_timeout_s=args.idle_exit,
         max_events=args.max_events,
+        client=cfg.routing.market_data_client,
     )
     execution = OmsExecution(router)
     engine = Engine(LiveClock(), execution=execution)

@@ -507,10 +507,14 @@ class RoutingConfig:
     topics: RoutingTopicsConfig = field(default_factory=RoutingTopicsConfig)
     ib_account: str = ""  # IB route: the account orders go to (empty: TWS's only account)
     ib_client_id: int = 18  # IB route's API client id (market data uses ib.client_id)
+    market_data_client: str = "librdkafka"  # the router's Kafka consumer: librdkafka | kafka-python
 
     def __post_init__(self) -> None:
         if self.route not in ("fix", "ib"):
             raise ValueError(f"routing.route must be fix or ib, got {self.route!r}")
+        if self.market_data_client not in ("librdkafka", "kafka-python"):
+            raise ValueError("routing.market_data_client must be librdkafka or kafka-python, "
+                             f"got {self.market_data_client!r}")
 
 
 @dataclass(frozen=True)

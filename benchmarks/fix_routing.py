@@ -2,6 +2,7 @@
 same simulated exchange.
 
     .venv/bin/python benchmarks/fix_routing.py [--orders 1000] [--burst 2000] [--rounds 5] [--ship]
+                                               [--stages] [--pm-qos]
 
 One ``tradelake exchange`` process (QuickFIX acceptor + order books) on a free loopback port with
 a temporary var dir, ``--no-kafka-marks`` and marks seeded with ``--mark``; two client sessions:
@@ -38,6 +39,12 @@ median p50) / our path's CPU per order, a difference of medians: read it with th
 figures, since the bare p50 alone moves by ~0.1 ms between rounds. 1.0 means a microsecond of
 our CPU costs a microsecond of latency; on two shared cores it costs more, since the exchange and
 the FIX threads wait for it.
+
+``--stages``: after the rounds, one more latency loop per side with each order's stages stamped
+(the route's ``_send`` and ``_on_app`` wrapped on the instance for that loop only): how long
+QuickFIX's send takes, the venue's round trip, our handling of each report, and QuickFIX's own
+reading of the TRADE after the NEW. ``--pm-qos`` holds ``/dev/cpu_dma_latency`` at 0 for the run
+(root), so idle vCPUs poll instead of halting: what a latency-tuned host does, for comparison.
 
 Prints progress, the figures, writes benchmarks/results/fix_routing.json and prints it last:
 {"orders", "p50_ms", "p99_ms", "orders_per_s", "bare_p50_ms", "bare_orders_per_s", "overhead_ratio", ...}
@@ -175,6 +182,7 @@ class BareClient:
         # (submit, NEW report, TRADE report) microseconds of busy CPU added at those points: the
         # "bare + our CPU" side, which prices our path's CPU in latency on this host
         self.spin_us = (0.0, 0.0, 0.0)
+        self.stamps: list[tuple[str, int]] | None = None  # (event, perf ns) of the --stages run
         client = self
 
         class BareApplication(fix.Application):
@@ -201,6 +209,8 @@ class BareClient:
                 try:
                     raw = message.toString()
                     trade = f"{SOH}150=F{SOH}" in raw
+                    if client.stamps is not None:
+                        client.stamps.append(("trade_in" if trade else "new_in", time.perf_counter_ns()))
                     if client.spin_us[2 if trade else 1]:
                         spin(client.spin_us[2 if trade else 1])
                     if trade:
@@ -231,6 +241,8 @@ class BareClient:
         self.session.send(self.fix.Message(
             f"{self._head}11={cl_ord_id}{SOH}55={BARE_SYMBOL}{SOH}54={'1' if side == BUY else '2'}{SOH}"
             f"60={utc_timestamp()}{SOH}38=1{SOH}40=1{SOH}59=1{SOH}10=000{SOH}", False))
+        if self.stamps is not None:
+            self.stamps.append(("sent", time.perf_counter_ns()))
 
     def latency(self, ids: list[str], pause_s: float) -> list[float]:
         out, perf = [], time.perf_counter_ns
@@ -239,7 +251,7 @@ class BareClient:
                 time.sleep(pause_s)
             self.one.clear()
             self.expect = 1 << 62
-            start = perf()
+            start = self.last_start_ns = perf()
             self.send(cid, BUY if i % 2 == 0 else SELL)
             while cid not in self.fill_ns:
                 if not self.one.wait(TIMEOUT_S):
@@ -247,6 +259,9 @@ class BareClient:
                 self.one.clear()
             out.append((self.fill_ns[cid] - start) / 1e6)
         return out
+
+    def fill_ns_of(self, cid: str) -> int:
+        return self.fill_ns[cid]
 
     def burst(self, ids: list[str]) -> float:
         self.fill_ns.clear()
@@ -296,6 +311,7 @@ class Ours:
         route = FixRoute(fix_cfg, var_dir, account=cfg.routing.account, venue=VENUE)
         self.router = Router(cfg, route, ship=ship, watch_kill_switch=False, directory=var_dir / "oms")
         self.watch = FillWatch()
+        self._stamps: list[tuple[str, int]] | None = None
         self.router.oms.subscribe(self.watch)
         self.router.mark(OUR_SYMBOL, MARK)  # what risk values a market order at
         self.router.connect(TIMEOUT_S)
@@ -314,7 +330,7 @@ class Ours:
             if pause_s:
                 time.sleep(pause_s)
             watch.one.clear()
-            start = perf()
+            start = self.last_start_ns = perf()
             if submit(intent).status == "REJECTED":
                 raise RuntimeError(f"ours: {cid} rejected: {self.router.oms.order(cid)}")
             while cid not in watch.fill_ns:
@@ -323,6 +339,38 @@ class Ours:
                 watch.one.clear()
             out.append((watch.fill_ns[cid] - start) / 1e6)
         return out
+
+    def fill_ns_of(self, cid: str) -> int:
+        return self.watch.fill_ns[cid]
+
+    @property
+    def stamps(self) -> list[tuple[str, int]] | None:
+        return self._stamps
+
+    @stamps.setter
+    def stamps(self, value: list[tuple[str, int]] | None) -> None:
+        """Stamping on: the route's ``_send`` and ``_on_app`` wrapped on the instance (the
+        --stages run only; the measured rounds run the route as it is)."""
+        route = self.router.route
+        self._stamps = value
+        if value is None:
+            vars(route).pop("_send", None)
+            vars(route).pop("_on_app", None)
+            return
+        send, on_app, perf = type(route)._send, type(route)._on_app, time.perf_counter_ns
+
+        def staged_send(msg_type: str, body: str) -> None:
+            value.append(("send_in", perf()))
+            send(route, msg_type, body)
+            value.append(("sent", perf()))
+
+        def staged_on_app(raw: str) -> None:
+            kind = "trade" if f"{SOH}150=F{SOH}" in raw else "new"
+            value.append((f"{kind}_in", perf()))
+            on_app(route, raw)
+            value.append((f"{kind}_out", perf()))
+
+        route._send, route._on_app = staged_send, staged_on_app
 
     def burst(self, ids: list[str]) -> float:
         watch, submit = self.watch, self.router.submit
@@ -375,6 +423,34 @@ def ship_cleanup(cfg: Config) -> None:
         store.drop()
         store.close()
     delete_topics(cfg.kafka.bootstrap, [cfg.routing.topics.orders, cfg.routing.topics.executions])
+
+
+# -- --stages: where one order's time goes -------------------------------------------------------
+BARE_STAGES = (("send", "start", "sent"), ("venue", "sent", "new_in"), ("new_to_trade", "new_in", "trade_in"))
+OUR_STAGES = (("submit", "start", "send_in"), ("send", "send_in", "sent"), ("venue", "sent", "new_in"),
+              ("new_report", "new_in", "new_out"), ("new_to_trade", "new_out", "trade_in"),
+              ("trade_report", "trade_in", "fill"))
+
+
+def stage_medians(runs: list[dict[str, int]], stages: tuple[tuple[str, str, str], ...]) -> dict[str, float]:
+    """Median microseconds of each (name, from, to) stage over the traced orders, and the total."""
+    out = {name: statistics.median(r[b] - r[a] for r in runs) / 1e3 for name, a, b in stages}
+    out["total"] = statistics.median(r["fill"] - r["start"] for r in runs) / 1e3
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def traced(client: BareClient | Ours, ids: list[str], pause_s: float) -> list[dict[str, int]]:
+    """One latency loop with every stage stamped (perf ns); ``client.latency`` itself, whose own
+    start and fill stamps open and close each order's trace."""
+    runs = []
+    for cid in ids:
+        client.stamps = []
+        client.latency([cid], pause_s)
+        run = dict(client.stamps)
+        run["start"], run["fill"] = client.last_start_ns, client.fill_ns_of(cid)
+        runs.append(run)
+    client.stamps = None
+    return runs
 
 
 # -- the in-process micro-benchmark --------------------------------------------------------------
@@ -461,12 +537,27 @@ def main() -> int:
     parser.add_argument("--ship", action="store_true",
                         help="also ship the journal to Kafka and the ODS (needs the running stack; "
                              "scratch topics and schema, dropped afterwards)")
+    parser.add_argument("--stages", action="store_true",
+                        help="after the rounds, one more latency loop per side with every stage of each "
+                             "order stamped (send, venue, each report's handling): medians in stages_us")
+    parser.add_argument("--pm-qos", action="store_true",
+                        help="hold /dev/cpu_dma_latency at 0 for the run (root): idle CPUs poll instead "
+                             "of halting, as latency-tuned hosts are set up (tuned's latency-performance)")
     parser.add_argument("--profile", default=None,
                         help="config profile (default: $TRADELAKE_PROFILE or local)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir (FIX logs, journal)")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
+    pm_qos = None
+    if args.pm_qos:
+        try:  # the request lasts while the file stays open (the kernel's PM QoS interface)
+            pm_qos = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(pm_qos, (0).to_bytes(4, sys.byteorder))
+        except OSError as exc:
+            say(f"error: --pm-qos needs write access to /dev/cpu_dma_latency (root): {exc}")
+            return 2
+        say("PM QoS: cpu_dma_latency held at 0 us for the run")
     load_before = os.getloadavg()
     env = dict(os.environ, **(ship_env(run) if args.ship else {}))
     cfg = load_config(args.profile, env=env)
@@ -534,6 +625,18 @@ def main() -> int:
                 f"ratio {row['ratio']:.3f}; burst ours "
                 f"{row['rate']:,.0f}/s, bare {row['bare_rate']:,.0f}/s (CPU/order: ours {row['cpu']:.0f} us, "
                 f"bare {row['bare_cpu']:.0f} us, exchange {row['ex_cpu']:.0f}/{row['bare_ex_cpu']:.0f} us)")
+        stages: dict[str, Any] | None = None
+        if args.stages:
+            runs = {"bare": traced(bare, ids("b", args.orders), pause),
+                    "ours": traced(ours, ids("o", args.orders), pause)}
+            stages = {"bare": stage_medians(runs["bare"], BARE_STAGES),
+                      "ours": stage_medians(runs["ours"], OUR_STAGES), "orders": args.orders,
+                      "what": "median us of each stage of one order, a traced latency loop per side after "
+                              "the rounds: send = QuickFIX's send; venue = send returned -> the NEW "
+                              "report's fromApp; new_report / trade_report = our handling (the TRADE's "
+                              "up to the fill applied); new_to_trade = the NEW's handling done -> the "
+                              "TRADE's fromApp (QuickFIX reading, checking and logging the TRADE)"}
+            say(f"stages (median us): bare {stages['bare']}; ours {stages['ours']}")
         if args.ship:
             ours.router.flush(120)
         time.sleep(0.2)  # the last fill's order row is journaled after its listener fired
@@ -553,11 +656,14 @@ def main() -> int:
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
+        if pm_qos is not None:
+            os.close(pm_qos)
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in per_round)
 
-    expected = args.warmup + min(args.burst, 500) + args.rounds * (args.orders + args.burst)
+    expected = (args.warmup + min(args.burst, 500) + args.rounds * (args.orders + args.burst)
+                + (args.orders if args.stages else 0))
     ok = (checks["by_status"] == {"FILLED": expected} and checks["anomalies"] == 0
           and checks["bad_reports"] == 0)
     result = {
@@ -584,6 +690,7 @@ def main() -> int:
                 f"on (default limits; max_orders_per_s {default_throttle:g} -> {throttle:g} "
                 f"by config override)",
         "journal": "on (write-ahead, one write() per record)",
+        "stages_us": stages, "pm_qos": args.pm_qos,
         "ship": "on (Kafka + ODS, background threads, scratch topics/schema)" if args.ship else "off",
         "all_filled": ok, "oms": checks,
         "exchange": {k: stats.get(k) for k in ("orders", "fills", "rejects")},

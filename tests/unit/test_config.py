@@ -85,3 +85,11 @@ def test_config_is_frozen():
     cfg = load_config(env={})
     with pytest.raises(AttributeError):
         cfg.kafka.bootstrap = "elsewhere:9092"  # type: ignore[misc]
+
+
+def test_the_routers_market_data_client_is_checked_at_load():
+    assert load_config("local", env={}).routing.market_data_client == "librdkafka"
+    assert load_config("local", env={"TRADELAKE_ROUTING__MARKET_DATA_CLIENT": "kafka-python"}
+                       ).routing.market_data_client == "kafka-python"
+    with pytest.raises(ConfigError, match="market_data_client must be librdkafka or kafka-python"):
+        load_config("local", env={"TRADELAKE_ROUTING__MARKET_DATA_CLIENT": "rdkafka"})

@@ -100,7 +100,8 @@ class _LibrdkafkaReader:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
         self._error_type = KafkaException
-        consumer = Consumer({"bootstrap.servers": bootstrap, "client.id": client_id, **LIBRDKAFKA_SETTINGS})
+        consumer = Consumer({"bootstrap.servers": bootstrap, "client.id": client_id, **LIBRDKAFKA_SETTINGS},
+                            logger=log)  # librdkafka's own log lines through ours, not raw stderr
         try:
             deadline = time.monotonic() + topic_wait_s
             while True:

@@ -181,9 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
+        from intelligence.sources import SourceError
         from tradelake.stack.process import StackError
 
-        if isinstance(exc, StackError):
+        if isinstance(exc, StackError | SourceError):  # says what is missing: no traceback
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
         raise

@@ -43,7 +43,8 @@ the FIX threads wait for it.
 ``--stages``: after the rounds, one more latency loop per side with each order's stages stamped
 (the route's ``_send`` and ``_on_app`` wrapped on the instance for that loop only): how long
 QuickFIX's send takes, the venue's round trip, our handling of each report, and QuickFIX's own
-reading of the TRADE after the NEW. ``--pm-qos`` holds ``/dev/cpu_dma_latency`` at 0 for the run
+reading of the TRADE after the NEW. Each traced order starts once the previous one's handling is
+over, so the stages of one order hold none of another's work. ``--pm-qos`` holds ``/dev/cpu_dma_latency`` at 0 for the run
 (root), so idle vCPUs poll instead of halting: what a latency-tuned host does, for comparison.
 
 Prints progress, the figures, writes benchmarks/results/fix_routing.json and prints it last:
@@ -244,9 +245,9 @@ class BareClient:
         if self.stamps is not None:
             self.stamps.append(("sent", time.perf_counter_ns()))
 
-    def latency(self, ids: list[str], pause_s: float) -> list[float]:
+    def latency(self, ids: list[str], pause_s: float, first: int = 0) -> list[float]:
         out, perf = [], time.perf_counter_ns
-        for i, cid in enumerate(ids):
+        for i, cid in enumerate(ids, first):
             if pause_s:
                 time.sleep(pause_s)
             self.one.clear()
@@ -316,16 +317,16 @@ class Ours:
         self.router.mark(OUR_SYMBOL, MARK)  # what risk values a market order at
         self.router.connect(TIMEOUT_S)
 
-    def intents(self, ids: list[str]) -> list[OrderIntent]:
+    def intents(self, ids: list[str], first: int = 0) -> list[OrderIntent]:
         now = time.time_ns()
         return [OrderIntent(now, OUR_SYMBOL, cid, BUY if i % 2 == 0 else SELL, 1.0, strategy_id="bench")
-                for i, cid in enumerate(ids)]
+                for i, cid in enumerate(ids, first)]
 
-    def latency(self, ids: list[str], pause_s: float) -> list[float]:
+    def latency(self, ids: list[str], pause_s: float, first: int = 0) -> list[float]:
         watch, submit, perf = self.watch, self.router.submit, time.perf_counter_ns
         watch.expect = 1 << 62
         out = []
-        for intent in self.intents(ids):
+        for intent in self.intents(ids, first):
             cid = intent.cl_ord_id
             if pause_s:
                 time.sleep(pause_s)
@@ -429,7 +430,8 @@ def ship_cleanup(cfg: Config) -> None:
 BARE_STAGES = (("send", "start", "sent"), ("venue", "sent", "new_in"), ("new_to_trade", "new_in", "trade_in"))
 OUR_STAGES = (("submit", "start", "send_in"), ("send", "send_in", "sent"), ("venue", "sent", "new_in"),
               ("new_report", "new_in", "new_out"), ("new_to_trade", "new_out", "trade_in"),
-              ("trade_report", "trade_in", "fill"))
+              ("trade_to_fill", "trade_in", "fill"), ("trade_report", "trade_in", "trade_out"))
+TRACE_END = {"BareClient": "trade_in", "Ours": "trade_out"}  # each side's last stamp of an order
 
 
 def stage_medians(runs: list[dict[str, int]], stages: tuple[tuple[str, str, str], ...]) -> dict[str, float]:
@@ -440,13 +442,21 @@ def stage_medians(runs: list[dict[str, int]], stages: tuple[tuple[str, str, str]
 
 
 def traced(client: BareClient | Ours, ids: list[str], pause_s: float) -> list[dict[str, int]]:
-    """One latency loop with every stage stamped (perf ns); ``client.latency`` itself, whose own
-    start and fill stamps open and close each order's trace."""
-    runs = []
-    for cid in ids:
-        client.stamps = []
-        client.latency([cid], pause_s)
-        run = dict(client.stamps)
+    """One latency loop with every stage stamped (perf ns), through ``client.latency`` itself (its
+    start and fill stamps open and close each order's trace; sides alternate as in the rounds).
+    Unlike the rounds, each order starts only once the previous one's handling is over (ours
+    journals the order row after the fill is seen), so no order's stages hold another's work."""
+    runs, end = [], TRACE_END[type(client).__name__]
+    for i, cid in enumerate(ids):
+        stamps: list[tuple[str, int]] = []
+        client.stamps = stamps
+        client.latency([cid], pause_s, first=i)
+        deadline = time.monotonic() + TIMEOUT_S
+        while all(name != end for name, _ in stamps):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"--stages: {cid} never reached {end}")
+            time.sleep(0)
+        run = dict(stamps)
         run["start"], run["fill"] = client.last_start_ns, client.fill_ns_of(cid)
         runs.append(run)
     client.stamps = None
@@ -547,6 +557,8 @@ def main() -> int:
                         help="config profile (default: $TRADELAKE_PROFILE or local)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir (FIX logs, journal)")
     args = parser.parse_args()
+    if args.stages and args.orders < 1:
+        parser.error("--stages needs --orders of at least 1")
 
     run = uuid.uuid4().hex[:8]
     pm_qos = None
@@ -633,9 +645,11 @@ def main() -> int:
                       "ours": stage_medians(runs["ours"], OUR_STAGES), "orders": args.orders,
                       "what": "median us of each stage of one order, a traced latency loop per side after "
                               "the rounds: send = QuickFIX's send; venue = send returned -> the NEW "
-                              "report's fromApp; new_report / trade_report = our handling (the TRADE's "
-                              "up to the fill applied); new_to_trade = the NEW's handling done -> the "
-                              "TRADE's fromApp (QuickFIX reading, checking and logging the TRADE)"}
+                              "report's fromApp; new_report / trade_report = our whole handling of "
+                              "each (fromApp in -> out); trade_to_fill = the TRADE's fromApp -> the fill "
+                              "applied (what the latency sees); new_to_trade = the NEW's handling done "
+                              "-> the TRADE's fromApp (QuickFIX reading, checking and logging the TRADE); "
+                              "each order starts once the previous one's handling is over"}
             say(f"stages (median us): bare {stages['bare']}; ours {stages['ours']}")
         if args.ship:
             ours.router.flush(120)

@@ -166,7 +166,6 @@ def router_main(args: argparse.Namespace) -> int:
 
 # -- the baseline consumer child ------------------------------------------------------------------
 def consumer_main(args: argparse.Namespace) -> int:
-    from ingestion import wire
     from order_routing import live_source
 
     cfg = load_config(args.profile)
@@ -182,10 +181,9 @@ def consumer_main(args: argparse.Namespace) -> int:
         now = time.time_ns()
         if messages:
             idle_since = time.monotonic()
-        for value, _, timestamp_ms in messages:
-            key = str(wire.decode(value).column("ts")[0].as_py())  # the tick id (the message key too)
-            recv[key] = now
-            appended[key] = timestamp_ms * 1_000_000
+        for _, key, _, timestamp_ms in messages:
+            recv[key.decode()] = now  # the key: the tick id
+            appended[key.decode()] = timestamp_ms * 1_000_000
     reader.close()
     print(json.dumps({"recv_ns": recv, "appended_ns": appended, "poll_timeout_ms": poll_ms}), flush=True)
     return 0

@@ -17,10 +17,10 @@ yields ``None`` heartbeats while nothing arrives (the engine fires due timers on
 
 Two Kafka clients read the topic, by ``client`` (``routing.market_data_client``):
 ``librdkafka`` (confluent-kafka, the default) or ``kafka-python``. librdkafka fetches on its own
-C thread, so a message waits for neither the GIL nor a Python fetch loop: on this 2-core host the
-produce -> consume floor was p50 1.4-1.9 ms against 3.2-3.5 ms with kafka-python's consumer
-(README, tick-to-order benchmark). Both start at the same place: the end offsets the broker
-reports when the source is positioned (``assigned``), or the beginning.
+C thread, so a message waits for neither the GIL nor a Python fetch loop: on this 2-core host,
+with the same producer, the produce -> consume floor was p50 1.5-1.75 ms against 2.2-2.3 ms with
+kafka-python's consumer (README, tick-to-order benchmark). Both start at the same place: the end
+offsets the broker reports when the source is positioned (``assigned``), or the beginning.
 """
 
 from __future__ import annotations
@@ -48,13 +48,13 @@ KAFKA_CLIENTS = ("librdkafka", "kafka-python")
 # every ``poll_timeout_ms`` while the fetch waits at the broker.
 CONSUMER_SETTINGS: dict[str, int] = {"fetch_max_wait_ms": 500}
 # librdkafka's: the same fetch wait (see above), Nagle off (a fetch request is never held back
-# behind an unacknowledged one), and no group: ``group.id`` is only a name here, since the
-# partitions are assigned, never subscribed, and no offset is committed.
+# behind an unacknowledged one). The client requires a ``group.id``, but the partitions are
+# assigned, never subscribed, and no offset is committed: the group is never joined.
 LIBRDKAFKA_SETTINGS: dict[str, object] = {"fetch.wait.max.ms": 500, "socket.nagle.disable": True,
                                           "enable.auto.commit": False, "enable.partition.eof": False,
                                           "group.id": "tradelake-router"}
 
-Message = tuple[bytes | None, int, int | None]  # (value, offset, Kafka timestamp ms)
+Message = tuple[bytes | None, bytes | None, int, int | None]  # (value, key, offset, Kafka timestamp ms)
 
 
 class _KafkaPythonReader:
@@ -63,9 +63,13 @@ class _KafkaPythonReader:
     def __init__(self, bootstrap: str, topic: str, from_beginning: bool, topic_wait_s: float,
                  client_id: str) -> None:
         from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
 
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
-                                 client_id=client_id, **CONSUMER_SETTINGS)
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
+                                     client_id=client_id, **CONSUMER_SETTINGS)
+        except KafkaError as exc:
+            raise SourceError(f"Kafka {bootstrap}, topic {topic}: {exc}") from exc
         try:
             deadline = time.monotonic() + topic_wait_s
             while not (partitions := consumer.partitions_for_topic(topic)):
@@ -77,13 +81,16 @@ class _KafkaPythonReader:
             (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*tps)
             for tp in tps:
                 consumer.position(tp)  # resolve the lazy seek now
+        except KafkaError as exc:
+            consumer.close()
+            raise SourceError(f"Kafka {bootstrap}, topic {topic}: {exc}") from exc
         except BaseException:
             consumer.close()
             raise
         self._consumer = consumer
 
     def poll(self, timeout_ms: int) -> list[Message]:
-        return [(m.value, m.offset, m.timestamp)
+        return [(m.value, m.key, m.offset, m.timestamp)
                 for records in self._consumer.poll(timeout_ms=timeout_ms).values() for m in records]
 
     def close(self) -> None:
@@ -99,13 +106,13 @@ class _LibrdkafkaReader:
                  client_id: str) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-        self._error_type = KafkaException
         consumer = Consumer({"bootstrap.servers": bootstrap, "client.id": client_id, **LIBRDKAFKA_SETTINGS},
                             logger=log)  # librdkafka's own log lines through ours, not raw stderr
         try:
             deadline = time.monotonic() + topic_wait_s
             while True:
-                meta = consumer.list_topics(topic, timeout=max(1.0, topic_wait_s)).topics.get(topic)
+                wait = min(5.0, max(1.0, deadline - time.monotonic()))
+                meta = consumer.list_topics(topic, timeout=wait).topics.get(topic)
                 if meta is not None and meta.error is None and meta.partitions:
                     break
                 if time.monotonic() > deadline:
@@ -126,6 +133,7 @@ class _LibrdkafkaReader:
             consumer.close()
             raise
         self._consumer, self.topic = consumer, topic
+        self._errors: Counter[str] = Counter()
 
     def poll(self, timeout_ms: int) -> list[Message]:
         # consume(n, timeout) waits for n messages or the whole timeout: a tick would sit in it
@@ -138,12 +146,15 @@ class _LibrdkafkaReader:
         for m in (first, *self._consumer.consume(num_messages=10_000, timeout=0)):
             error = m.error()
             if error is not None:
-                if error.fatal():
+                if error.fatal():  # the source ends: what this batch took is not yielded either
                     raise SourceError(f"Kafka topic {self.topic}: {error}")
-                log.warning("Kafka topic %s: %s (the client retries)", self.topic, error)
+                self._errors[error.name()] += 1
+                n = self._errors[error.name()]
+                if n <= 5 or n % 1000 == 0:
+                    log.warning("Kafka topic %s: %s (%d so far; the client retries)", self.topic, error, n)
                 continue
             kind, ts = m.timestamp()
-            out.append((m.value(), m.offset(), ts if kind else None))
+            out.append((m.value(), m.key(), m.offset(), ts if kind else None))
         return out
 
     def close(self) -> None:
@@ -153,7 +164,8 @@ class _LibrdkafkaReader:
 def open_reader(client: str, bootstrap: str, topic: str, *, from_beginning: bool = False,
                 topic_wait_s: float = 30.0, client_id: str = "tradelake-router"):
     """A positioned reader of ``topic`` through ``client`` (one of ``KAFKA_CLIENTS``):
-    ``poll(timeout_ms)`` -> [(value, offset, timestamp ms)], ``close()``."""
+    ``poll(timeout_ms)`` -> [(value, key, offset, timestamp ms)], ``close()``. Raises SourceError
+    when the topic does not exist or the broker cannot be reached."""
     if client == "librdkafka":
         return _LibrdkafkaReader(bootstrap, topic, from_beginning, topic_wait_s, client_id)
     if client == "kafka-python":
@@ -217,12 +229,12 @@ class KafkaMarketSource:
         try:
             while True:
                 got = False
-                for value, offset, timestamp_ms in reader.poll(self.poll_timeout_ms):
+                for value, _, offset, timestamp_ms in reader.poll(self.poll_timeout_ms):
                     got = True
                     self.messages += 1
                     self.last_message_ms = timestamp_ms  # producer time: tick -> order latency
                     if not value:
-                        self._reject("UNDECODABLE", f"offset {offset}: an empty message")
+                        self._reject("UNDECODABLE", f"offset {offset}: an empty message (or a tombstone)")
                         continue
                     try:
                         table = wire.decode(value)

@@ -73,7 +73,7 @@ def test_the_source_starts_at_the_live_end_and_quarantines_what_it_cannot_read(c
         if i == 2:
             producer.send(topic, partition=0, value=b"not an arrow stream").get(30)
             producer.send(topic, partition=1, value=b"").get(30)
-            producer.send(topic, partition=0, value=None).get(30)  # a tombstone
+            producer.send(topic, partition=0, key=b"GONE", value=None).get(30)  # a tombstone
     thread.join(60)
     assert not thread.is_alive()
 

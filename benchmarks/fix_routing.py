@@ -44,8 +44,9 @@ the FIX threads wait for it.
 (the route's ``_send`` and ``_on_app`` wrapped on the instance for that loop only): how long
 QuickFIX's send takes, the venue's round trip, our handling of each report, and QuickFIX's own
 reading of the TRADE after the NEW. Each traced order starts once the previous one's handling is
-over, so the stages of one order hold none of another's work. ``--pm-qos`` holds ``/dev/cpu_dma_latency`` at 0 for the run
-(root), so idle vCPUs poll instead of halting: what a latency-tuned host does, for comparison.
+over, so the stages of one order hold none of another's work. ``--pm-qos`` holds
+``/dev/cpu_dma_latency`` at 0 for the run (root), so idle vCPUs poll instead of halting: what a
+latency-tuned host does, for comparison.
 
 Prints progress, the figures, writes benchmarks/results/fix_routing.json and prints it last:
 {"orders", "p50_ms", "p99_ms", "orders_per_s", "bare_p50_ms", "bare_orders_per_s", "overhead_ratio", ...}

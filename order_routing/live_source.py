@@ -29,7 +29,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from intelligence.bar_builder import QuoteEvents, TradeBars
 from intelligence.domain import Bar, Quote, interval_ns
@@ -57,6 +58,32 @@ LIBRDKAFKA_SETTINGS: dict[str, object] = {"fetch.wait.max.ms": 500, "socket.nagl
 Message = tuple[bytes | None, bytes | None, int, int | None]  # (value, key, offset, Kafka timestamp ms)
 
 
+def _partitions(lookup: Callable[[float], Iterable[int] | None], topic: str, bootstrap: str,
+                wait_s: float) -> list[int]:
+    """The topic's partition ids, asking ``lookup(timeout_s)`` until it has some or ``wait_s``
+    has passed (a topic created a moment ago may not be in the metadata yet)."""
+    deadline = time.monotonic() + wait_s
+    while not (partitions := lookup(min(5.0, max(1.0, deadline - time.monotonic())))):
+        if time.monotonic() > deadline:
+            raise SourceError(f"Kafka topic {topic} does not exist on {bootstrap}")
+        time.sleep(0.5)
+    return sorted(partitions)
+
+
+@contextmanager
+def _positioning(consumer, errors: type[BaseException] | tuple[type[BaseException], ...],
+                 topic: str, bootstrap: str) -> Iterator[None]:
+    """Positioning ``consumer``: on any failure it is closed; a client error becomes SourceError."""
+    try:
+        yield
+    except errors as exc:
+        consumer.close()
+        raise SourceError(f"Kafka {bootstrap}, topic {topic}: {exc}") from exc
+    except BaseException:
+        consumer.close()
+        raise
+
+
 class _KafkaPythonReader:
     """The topic through kafka-python, positioned at the end (or the beginning)."""
 
@@ -70,23 +97,14 @@ class _KafkaPythonReader:
                                      client_id=client_id, **CONSUMER_SETTINGS)
         except KafkaError as exc:
             raise SourceError(f"Kafka {bootstrap}, topic {topic}: {exc}") from exc
-        try:
-            deadline = time.monotonic() + topic_wait_s
-            while not (partitions := consumer.partitions_for_topic(topic)):
-                if time.monotonic() > deadline:
-                    raise SourceError(f"Kafka topic {topic} does not exist on {bootstrap}")
-                time.sleep(0.5)
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        with _positioning(consumer, KafkaError, topic, bootstrap):
+            partitions = _partitions(lambda _: consumer.partitions_for_topic(topic), topic, bootstrap,
+                                     topic_wait_s)
+            tps = [TopicPartition(topic, p) for p in partitions]
             consumer.assign(tps)
             (consumer.seek_to_beginning if from_beginning else consumer.seek_to_end)(*tps)
             for tp in tps:
                 consumer.position(tp)  # resolve the lazy seek now
-        except KafkaError as exc:
-            consumer.close()
-            raise SourceError(f"Kafka {bootstrap}, topic {topic}: {exc}") from exc
-        except BaseException:
-            consumer.close()
-            raise
         self._consumer = consumer
 
     def poll(self, timeout_ms: int) -> list[Message]:
@@ -108,30 +126,20 @@ class _LibrdkafkaReader:
 
         consumer = Consumer({"bootstrap.servers": bootstrap, "client.id": client_id, **LIBRDKAFKA_SETTINGS},
                             logger=log)  # librdkafka's own log lines through ours, not raw stderr
-        try:
-            deadline = time.monotonic() + topic_wait_s
-            while True:
-                wait = min(5.0, max(1.0, deadline - time.monotonic()))
-                meta = consumer.list_topics(topic, timeout=wait).topics.get(topic)
-                if meta is not None and meta.error is None and meta.partitions:
-                    break
-                if time.monotonic() > deadline:
-                    raise SourceError(f"Kafka topic {topic} does not exist on {bootstrap}")
-                time.sleep(0.5)
+
+        def lookup(timeout_s: float) -> Iterable[int] | None:
+            meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            return meta.partitions if meta is not None and meta.error is None else None
+
+        with _positioning(consumer, KafkaException, topic, bootstrap):
             start = []
-            for p in sorted(meta.partitions):
+            for p in _partitions(lookup, topic, bootstrap, topic_wait_s):
                 if from_beginning:
                     start.append(TopicPartition(topic, p, OFFSET_BEGINNING))
                 else:
                     _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
                     start.append(TopicPartition(topic, p, high))
             consumer.assign(start)
-        except KafkaException as exc:
-            consumer.close()
-            raise SourceError(f"Kafka {bootstrap}, topic {topic}: {exc}") from exc
-        except BaseException:
-            consumer.close()
-            raise
         self._consumer, self.topic = consumer, topic
         self._errors: Counter[str] = Counter()
 

@@ -2,7 +2,7 @@
 same simulated exchange.
 
     .venv/bin/python benchmarks/fix_routing.py [--orders 1000] [--burst 2000] [--rounds 5] [--ship]
-                                               [--stages] [--pm-qos]
+                                               [--stages] [--layers] [--pm-qos]
 
 One ``tradelake exchange`` process (QuickFIX acceptor + order books) on a free loopback port with
 a temporary var dir, ``--no-kafka-marks`` and marks seeded with ``--mark``; two client sessions:
@@ -39,6 +39,10 @@ median p50) / our path's CPU per order, a difference of medians: read it with th
 figures, since the bare p50 alone moves by ~0.1 ms between rounds. 1.0 means a microsecond of
 our CPU costs a microsecond of latency; on two shared cores it costs more, since the exchange and
 the FIX threads wait for it.
+
+``--layers``: after the rounds, what each part of our path adds to the latency: more interleaved
+latency rounds of bare, our FixRoute alone, + the OMS, + the journal, and ours (+ risk), each part
+on a FIX session of its own to the same exchange; every side's median p50 and its ratio to bare.
 
 ``--stages``: after the rounds, one more latency loop per side with each order's stages stamped
 (the route's ``_send`` and ``_on_app`` wrapped on the instance for that loop only): how long
@@ -283,10 +287,12 @@ class BareClient:
 
 # -- our path -------------------------------------------------------------------------------------
 class FillWatch:
-    """An OMS listener: the time each fill report was applied (after the journal wrote it)."""
+    """An OMS listener (or a route's report handler): the time each fill report was applied
+    (after the journal wrote it, when there is one), and the text of each order rejected."""
 
     def __init__(self) -> None:
         self.fill_ns: dict[str, int] = {}
+        self.rejected: dict[str, str | None] = {}
         self.expect = 1 << 62
         self.one = threading.Event()
         self.done = threading.Event()
@@ -300,23 +306,24 @@ class FillWatch:
             self.one.set()
             if len(self.fill_ns) >= self.expect:
                 self.done.set()
+        elif report.exec_type == "REJECTED":  # by risk, a failed send or the venue: no fill will come
+            self.rejected[report.cl_ord_id] = report.text
+            self.one.set()
 
 
-class Ours:
-    def __init__(self, cfg: Config, port: int, var_dir: Path, sender: str, ship: bool) -> None:
-        from order_routing.fix_route import FixRoute
-        from order_routing.router import Router
+def route_config(cfg: Config, port: int, sender: str) -> Any:
+    """The profile's FIX session settings pointed at the benchmark's exchange as ``sender``."""
+    return dataclasses.replace(cfg.routing.fix, host="127.0.0.1", port=port, sender_comp_id=sender,
+                               target_comp_id=VENUE, username="", password=None, store_dir=f"fix/{sender}")
 
-        fix_cfg = dataclasses.replace(cfg.routing.fix, host="127.0.0.1", port=port, sender_comp_id=sender,
-                                      target_comp_id=VENUE, username="", password=None,
-                                      store_dir=f"fix/{sender}")
-        route = FixRoute(fix_cfg, var_dir, account=cfg.routing.account, venue=VENUE)
-        self.router = Router(cfg, route, ship=ship, watch_kill_switch=False, directory=var_dir / "oms")
-        self.watch = FillWatch()
-        self._stamps: list[tuple[str, int]] | None = None
-        self.router.oms.subscribe(self.watch)
-        self.router.mark(OUR_SYMBOL, MARK)  # what risk values a market order at
-        self.router.connect(TIMEOUT_S)
+
+class OurPath:
+    """A latency loop over (part of) our path: ``submit(intent)`` sends an order, ``watch`` sees
+    its fill. The start is stamped right before ``submit``, the end by ``watch``."""
+
+    name = "ours"
+    submit: Any
+    watch: FillWatch
 
     def intents(self, ids: list[str], first: int = 0) -> list[OrderIntent]:
         now = time.time_ns()
@@ -324,7 +331,7 @@ class Ours:
                 for i, cid in enumerate(ids, first)]
 
     def latency(self, ids: list[str], pause_s: float, first: int = 0) -> list[float]:
-        watch, submit, perf = self.watch, self.router.submit, time.perf_counter_ns
+        watch, submit, perf = self.watch, self.submit, time.perf_counter_ns
         watch.expect = 1 << 62
         out = []
         for intent in self.intents(ids, first):
@@ -333,14 +340,32 @@ class Ours:
                 time.sleep(pause_s)
             watch.one.clear()
             start = self.last_start_ns = perf()
-            if submit(intent).status == "REJECTED":
-                raise RuntimeError(f"ours: {cid} rejected: {self.router.oms.order(cid)}")
+            submit(intent)
             while cid not in watch.fill_ns:
+                if cid in watch.rejected:
+                    raise RuntimeError(f"{self.name}: {cid} rejected: {watch.rejected[cid]}")
                 if not watch.one.wait(TIMEOUT_S):
-                    raise RuntimeError(f"ours: no fill for {cid}")
+                    raise RuntimeError(f"{self.name}: no fill for {cid}")
                 watch.one.clear()
             out.append((watch.fill_ns[cid] - start) / 1e6)
         return out
+
+
+class Ours(OurPath):
+    """The whole path: the Router (journal replay, OMS, risk, write-ahead journal, FixRoute)."""
+
+    def __init__(self, cfg: Config, port: int, var_dir: Path, sender: str, ship: bool) -> None:
+        from order_routing.fix_route import FixRoute
+        from order_routing.router import Router
+
+        route = FixRoute(route_config(cfg, port, sender), var_dir, account=cfg.routing.account, venue=VENUE)
+        self.router = Router(cfg, route, ship=ship, watch_kill_switch=False, directory=var_dir / "oms")
+        self.watch = FillWatch()
+        self._stamps: list[tuple[str, int]] | None = None
+        self.router.oms.subscribe(self.watch)
+        self.router.mark(OUR_SYMBOL, MARK)  # what risk values a market order at
+        self.router.connect(TIMEOUT_S)
+        self.submit = self.router.submit
 
     def fill_ns_of(self, cid: str) -> int:
         return self.watch.fill_ns[cid]
@@ -396,6 +421,41 @@ class Ours:
         counts = self.router.route.counts
         return {"by_status": statuses, "anomalies": len(oms.anomalies),
                 "journal_seq": self.router.journal.seq, "bad_reports": counts["bad_reports"]}
+
+
+LAYERS = ("route", "oms", "oms_journal")  # --layers: each adds one part of our path to the last
+
+
+class Layer(OurPath):
+    """Part of our path, for --layers: ``route``: our FixRoute alone (FIX strings out, reports
+    parsed into ExecReports, the TRADE's taken as the fill); ``oms``: + the OrderManager (state
+    machine, positions; no risk, no journal); ``oms_journal``: + the write-ahead journal. Adding
+    risk and the Router's own listener gives ``Ours``."""
+
+    def __init__(self, cfg: Config, port: int, var_dir: Path, sender: str, layer: str) -> None:
+        from order_routing.fix_route import FixRoute
+        from order_routing.journal import Journal
+        from order_routing.oms import OrderManager
+
+        self.name, self.watch, self.journal = layer, FillWatch(), None
+        self.route = FixRoute(route_config(cfg, port, sender), var_dir, account=cfg.routing.account,
+                              venue=VENUE)
+        if layer == "route":
+            self.route.connect(self.watch.on_execution, TIMEOUT_S)
+            self.submit = self.route.send_new
+            return
+        oms = OrderManager(self.route, account=cfg.routing.account)
+        if layer == "oms_journal":
+            self.journal = Journal(var_dir / f"oms-{sender}")
+            oms.subscribe(self.journal)
+        oms.subscribe(self.watch)
+        self.route.connect(oms.apply, TIMEOUT_S)
+        self.submit = oms.submit
+
+    def close(self) -> None:
+        self.route.close()
+        if self.journal is not None:
+            self.journal.close()
 
 
 # -- scratch sinks for --ship ---------------------------------------------------------------------
@@ -462,6 +522,29 @@ def traced(client: BareClient | Ours, ids: list[str], pause_s: float) -> list[di
         runs.append(run)
     client.stamps = None
     return runs
+
+
+def run_layers(clients: dict[str, BareClient | OurPath], ids: Any, orders: int, rounds: int,
+               pause_s: float) -> dict[str, Any]:
+    """--layers: ``rounds`` rounds of ``orders`` latency orders on every client, in turn (the order
+    reversed every other round); each client's median p50 over the rounds and its ratio to bare."""
+    p50s: dict[str, list[float]] = {name: [] for name in clients}
+    for r in range(rounds):
+        for name in (list(clients) if r % 2 == 0 else list(reversed(clients))):
+            p50s[name].append(percentile(clients[name].latency(ids(f"l{name[0]}", orders), pause_s), 50))
+        say(f"layers round {r + 1}/{rounds}: p50 ms "
+            + ", ".join(f"{n} {v[-1]:.3f}" for n, v in p50s.items()))
+    p50 = {name: statistics.median(v) for name, v in p50s.items()}
+    out = {"p50_ms": {n: round(v, 4) for n, v in p50.items()},
+           "ratio": {n: round(v / p50["bare"], 3) for n, v in p50.items()},
+           "round_p50_ms": {n: [round(x, 4) for x in v] for n, v in p50s.items()},
+           "what": "median p50 over interleaved latency rounds run after the main rounds: bare; route = "
+                   "our FixRoute alone (the TRADE ExecReport taken as the fill); oms = + the OrderManager "
+                   "(no risk, no journal); oms_journal = + the write-ahead journal; ours = + pre-trade risk "
+                   "and the Router's listener (the headline path); each on a FIX session of its own"}
+    say("layers (median p50 ms, ratio to bare): "
+        + ", ".join(f"{n} {out['p50_ms'][n]:.3f} (x{out['ratio'][n]})" for n in clients))
+    return out
 
 
 # -- the in-process micro-benchmark --------------------------------------------------------------
@@ -551,6 +634,9 @@ def main() -> int:
     parser.add_argument("--stages", action="store_true",
                         help="after the rounds, one more latency loop per side with every stage of each "
                              "order stamped (send, venue, each report's handling): medians in stages_us")
+    parser.add_argument("--layers", action="store_true",
+                        help="after the rounds, more interleaved latency rounds of bare, our FixRoute "
+                             "alone, + the OMS, + the journal, and ours: what each part adds (layers)")
     parser.add_argument("--pm-qos", action="store_true",
                         help="hold /dev/cpu_dma_latency at 0 for the run (root): idle CPUs poll instead "
                              "of halting, as latency-tuned hosts are set up (tuned's latency-performance)")
@@ -587,12 +673,15 @@ def main() -> int:
         f"shipping {'ON (Kafka + ODS, scratch)' if args.ship else 'off'}")
     if args.ship:
         ship_setup(cfg)
-    exchange = ExchangeProcess(tmp, ["BARE", "OURS"], args.profile)
+    layer_ids = {layer: layer.upper().replace("_", "") for layer in LAYERS}  # their FIX CompIDs
+    exchange = ExchangeProcess(tmp, ["BARE", "OURS", *(layer_ids.values() if args.layers else ())],
+                               args.profile)
     say(f"exchange up on port {exchange.port}")
     micro = path_cpu(cfg)
     say(f"micro-benchmark, CPU per order without the network: submit {micro['submit']} us, NEW report "
         f"{micro['new_report']} us, TRADE report {micro['trade_report']} us (total {micro['total']} us)")
     bare = ours = None
+    layers: dict[str, Layer] = {}
     per_round: list[dict[str, float]] = []
     try:
         bare = BareClient(exchange.port, tmp / "fix" / "BARE", "BARE")
@@ -608,6 +697,9 @@ def main() -> int:
         ours.latency(ids("o", args.warmup), pause)
         bare.burst(ids("b", min(args.burst, 500)))
         ours.burst(ids("o", min(args.burst, 500)))
+        for layer in (LAYERS if args.layers else ()):
+            layers[layer] = Layer(cfg, exchange.port, tmp, layer_ids[layer], layer)
+            layers[layer].latency(ids(layer[0], args.warmup), pause)
         for r in range(1, args.rounds + 1):
             order = ("bare", "ours") if r % 2 else ("ours", "bare")
             res: dict[str, Any] = {}
@@ -652,6 +744,8 @@ def main() -> int:
                               "-> the TRADE's fromApp (QuickFIX reading, checking and logging the TRADE); "
                               "each order starts once the previous one's handling is over"}
             say(f"stages (median us): bare {stages['bare']}; ours {stages['ours']}")
+        layered = run_layers({"bare": bare, **layers, "ours": ours}, ids, args.orders, args.rounds, pause) \
+            if args.layers else None
         if args.ship:
             ours.router.flush(120)
         time.sleep(0.2)  # the last fill's order row is journaled after its listener fired
@@ -660,6 +754,8 @@ def main() -> int:
             ours.router.flush(120)
             checks["shipped"] = ours.router.shipper.summary()
     finally:
+        for client in layers.values():
+            client.close()
         if ours is not None:
             ours.router.close()
         if bare is not None:
@@ -678,7 +774,7 @@ def main() -> int:
         return statistics.median(r[key] for r in per_round)
 
     expected = (args.warmup + min(args.burst, 500) + args.rounds * (args.orders + args.burst)
-                + (args.orders if args.stages else 0))
+                + (args.orders if args.stages else 0) + (args.rounds * args.orders if args.layers else 0))
     ok = (checks["by_status"] == {"FILLED": expected} and checks["anomalies"] == 0
           and checks["bad_reports"] == 0)
     result = {
@@ -705,7 +801,7 @@ def main() -> int:
                 f"on (default limits; max_orders_per_s {default_throttle:g} -> {throttle:g} "
                 f"by config override)",
         "journal": "on (write-ahead, one write() per record)",
-        "stages_us": stages, "pm_qos": args.pm_qos,
+        "stages_us": stages, "layers": layered, "pm_qos": args.pm_qos,
         "ship": "on (Kafka + ODS, background threads, scratch topics/schema)" if args.ship else "off",
         "all_filled": ok, "oms": checks,
         "exchange": {k: stats.get(k) for k in ("orders", "fills", "rejects")},

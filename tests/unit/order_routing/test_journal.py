@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 from intelligence.domain import OrderIntent
-from order_routing.events import ExecReport
+from order_routing.events import ExecReport, OrderError
 from order_routing.journal import Journal, last_seq, read_journal
 from order_routing.oms import OrderManager
 
@@ -83,6 +84,39 @@ def test_a_gap_or_a_corrupt_line_inside_the_journal_is_an_error(tmp_path):
     path.write_text("not json\n" + json.dumps({"seq": 1, "kind": "order", "row": {}}) + "\n")
     with pytest.raises(ValueError, match="line 1 is not a JSON record"):
         list(read_journal(path))
+
+
+def test_a_record_is_one_json_line_of_seq_kind_and_the_row_as_given(tmp_path):
+    journal = Journal(tmp_path)
+    journal.on_order({"ts": 5, "cl_ord_id": "o-1", "quantity": 100.0, "limit_price": None,
+                      "status": "PENDING_NEW"})
+    journal.on_execution(ExecReport(ts=7, symbol="X", exec_id="e-1", cl_ord_id="o-1", exec_type="TRADE",
+                                    order_status="FILLED", side="B", last_qty=100.0, last_price=10.25,
+                                    cum_qty=100.0, avg_price=10.25, venue="V", text="prix réduit"))
+    journal.close()
+    assert journal.path.read_bytes().decode().splitlines() == [
+        '{"seq":1,"kind":"order","row":{"ts":5,"cl_ord_id":"o-1","quantity":100.0,"limit_price":null,'
+        '"status":"PENDING_NEW"}}',
+        '{"seq":2,"kind":"execution","row":{"ts":7,"symbol":"X","exec_id":"e-1","cl_ord_id":"o-1",'
+        '"order_id":null,"exec_type":"TRADE","order_status":"FILLED","side":"B","last_qty":100.0,'
+        '"last_price":10.25,"cum_qty":100.0,"leaves_qty":0.0,"avg_price":10.25,"commission":null,'
+        '"venue":"V","orig_cl_ord_id":null,"text":"prix réduit"}}']
+    assert [row.get("text") for _, _, row in read_journal(journal.path)] == [None, "prix réduit"]
+
+
+def test_a_non_finite_or_unencodable_value_is_refused_and_nothing_is_written(tmp_path):
+    journal = Journal(tmp_path)
+    for bad in ({"quantity": math.nan}, {"quantity": 1.0, "limit_price": math.inf}):
+        with pytest.raises(ValueError, match="non-finite"):
+            journal.on_order({"cl_ord_id": "o-1", "status": "PENDING_NEW", **bad})
+    with pytest.raises(TypeError):
+        journal.on_order({"cl_ord_id": "o-1", "status": object()})
+    assert journal.seq == 0 and journal.path.read_bytes() == b""
+    # an execution row comes from an ExecReport, which refuses a non-finite value when it is built
+    with pytest.raises(OrderError, match="last_price"):
+        ExecReport(ts=1, symbol="X", exec_id="e", cl_ord_id="o-1", exec_type="TRADE", order_status="FILLED",
+                   side="B", last_qty=1.0, last_price=math.nan, cum_qty=1.0)
+    journal.close()
 
 
 def test_tails_see_each_record_as_written(tmp_path):

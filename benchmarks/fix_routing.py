@@ -424,6 +424,7 @@ class Ours(OurPath):
 
 
 LAYERS = ("route", "oms", "oms_journal")  # --layers: each adds one part of our path to the last
+LAYER_PREFIX = {"bare": "lb", "route": "lr", "oms": "lm", "oms_journal": "lj", "ours": "lo"}  # ClOrdIDs
 
 
 class Layer(OurPath):
@@ -453,9 +454,11 @@ class Layer(OurPath):
         self.submit = oms.submit
 
     def close(self) -> None:
-        self.route.close()
-        if self.journal is not None:
-            self.journal.close()
+        try:
+            self.route.close()
+        finally:
+            if self.journal is not None:
+                self.journal.close()
 
 
 # -- scratch sinks for --ship ---------------------------------------------------------------------
@@ -531,7 +534,7 @@ def run_layers(clients: dict[str, BareClient | OurPath], ids: Any, orders: int, 
     p50s: dict[str, list[float]] = {name: [] for name in clients}
     for r in range(rounds):
         for name in (list(clients) if r % 2 == 0 else list(reversed(clients))):
-            p50s[name].append(percentile(clients[name].latency(ids(f"l{name[0]}", orders), pause_s), 50))
+            p50s[name].append(percentile(clients[name].latency(ids(LAYER_PREFIX[name], orders), pause_s), 50))
         say(f"layers round {r + 1}/{rounds}: p50 ms "
             + ", ".join(f"{n} {v[-1]:.3f}" for n, v in p50s.items()))
     p50 = {name: statistics.median(v) for name, v in p50s.items()}
@@ -697,9 +700,6 @@ def main() -> int:
         ours.latency(ids("o", args.warmup), pause)
         bare.burst(ids("b", min(args.burst, 500)))
         ours.burst(ids("o", min(args.burst, 500)))
-        for layer in (LAYERS if args.layers else ()):
-            layers[layer] = Layer(cfg, exchange.port, tmp, layer_ids[layer], layer)
-            layers[layer].latency(ids(layer[0], args.warmup), pause)
         for r in range(1, args.rounds + 1):
             order = ("bare", "ours") if r % 2 else ("ours", "bare")
             res: dict[str, Any] = {}
@@ -744,8 +744,12 @@ def main() -> int:
                               "-> the TRADE's fromApp (QuickFIX reading, checking and logging the TRADE); "
                               "each order starts once the previous one's handling is over"}
             say(f"stages (median us): bare {stages['bare']}; ours {stages['ours']}")
-        layered = run_layers({"bare": bare, **layers, "ours": ours}, ids, args.orders, args.rounds, pause) \
-            if args.layers else None
+        layered = None
+        if args.layers:  # their sessions open only now: the rounds above ran with bare and ours alone
+            for layer in LAYERS:
+                layers[layer] = Layer(cfg, exchange.port, tmp, layer_ids[layer], layer)
+                layers[layer].latency(ids(LAYER_PREFIX[layer], args.warmup), pause)
+            layered = run_layers({"bare": bare, **layers, "ours": ours}, ids, args.orders, args.rounds, pause)
         if args.ship:
             ours.router.flush(120)
         time.sleep(0.2)  # the last fill's order row is journaled after its listener fired
@@ -755,7 +759,10 @@ def main() -> int:
             checks["shipped"] = ours.router.shipper.summary()
     finally:
         for client in layers.values():
-            client.close()
+            try:
+                client.close()
+            except Exception as exc:  # keep closing the rest: ours, bare, the exchange, the var dir
+                say(f"warning: closing the {client.name} layer failed: {exc!r}")
         if ours is not None:
             ours.router.close()
         if bare is not None:

@@ -15,13 +15,17 @@ resend). A torn last line (the process died mid-write) is ignored and reported b
 Lines are encoded by orjson (a quarter of the time of the standard library's encoder: the
 journal is on every order's path). orjson would write a NaN or an infinity as null, so the
 journal refuses them first: an ORDER row's two floats are checked here; an EXECUTION row comes
-from an ``ExecReport``, which refuses them when it is built.
+from an ``ExecReport``, which refuses them when it is built. What orjson will not encode (a
+string with a lone surrogate, which is how the FIX binding passes a venue's non-UTF-8 bytes; a
+float subclass such as numpy's) is written by the standard library's encoder instead, as ASCII
+JSON, and read back the same way.
 
 The journal is shipped to Kafka and the ODS by ``order_routing.shipper`` (off the hot path).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -38,8 +42,25 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.jsonl"
 Record = tuple[int, str, dict[str, Any]]  # (seq, kind, row)
-_LINE = orjson.OPT_APPEND_NEWLINE
+# datetimes, dataclasses and str/int/dict/list subclasses go to the fallback too, which refuses
+# or writes them as the standard library does
+_LINE = (orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+         | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _INF = math.inf
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record, option=_LINE)
+    except TypeError:  # see the module doc; a value neither encoder takes raises here
+        return (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def _record(raw: bytes) -> dict[str, Any]:
+    try:
+        return orjson.loads(raw)
+    except ValueError:  # a lone surrogate's escape (written by the fallback) or not JSON at all
+        return json.loads(raw)
 
 
 def journal_path(directory: Path) -> Path:
@@ -56,8 +77,8 @@ def read_journal(path: Path, after: int = 0) -> Iterator[Record]:
         lines = fh.readlines()
     for number, raw in enumerate(lines, 1):
         try:
-            record = orjson.loads(raw)
-        except ValueError:  # orjson.JSONDecodeError is one
+            record = _record(raw)
+        except ValueError:
             if number == len(lines) and not raw.endswith(b"\n"):
                 log.warning("journal %s: ignoring a torn last record (%d bytes)", path, len(raw))
                 return
@@ -113,7 +134,7 @@ class Journal:
     def _append(self, kind: str, row: dict[str, Any]) -> None:
         with self._lock:
             seq = self.seq + 1
-            self._fh.write(orjson.dumps({"seq": seq, "kind": kind, "row": row}, option=_LINE))
+            self._fh.write(_line({"seq": seq, "kind": kind, "row": row}))
             self.seq = seq
             record = (seq, kind, row)
             for tail in self._tails:

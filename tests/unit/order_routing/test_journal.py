@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 
+import numpy as np
 import pytest
 
 from intelligence.domain import OrderIntent
@@ -104,13 +106,32 @@ def test_a_record_is_one_json_line_of_seq_kind_and_the_row_as_given(tmp_path):
     assert [row.get("text") for _, _, row in read_journal(journal.path)] == [None, "prix réduit"]
 
 
+def test_values_orjson_will_not_take_are_written_as_ascii_json_and_read_back(tmp_path):
+    journal = Journal(tmp_path)
+    # the FIX binding hands a venue's non-UTF-8 byte (Latin-1 e-acute here) over as a lone surrogate
+    text = b"prix r\xe9duit".decode("utf-8", "surrogateescape")
+    journal.on_execution(ExecReport(ts=7, symbol="X", exec_id="e-1", cl_ord_id="o-1", exec_type="REJECTED",
+                                    order_status="REJECTED", side="S", venue="V", text=text))
+    journal.on_order({"ts": 8, "cl_ord_id": "o-2", "quantity": 3.0, "limit_price": np.float64(10.5),
+                      "status": "PENDING_NEW"})
+    journal.on_order({"ts": 9, "cl_ord_id": "o-3", "quantity": 1.0, "limit_price": None, "status": "NEW"})
+    journal.close()
+    lines = journal.path.read_bytes().splitlines()
+    assert lines[0].endswith(b'"text":"prix r\\udce9duit"}}')
+    assert lines[1] == (b'{"seq":2,"kind":"order","row":{"ts":8,"cl_ord_id":"o-2","quantity":3.0,'
+                        b'"limit_price":10.5,"status":"PENDING_NEW"}}')
+    rows = [row for _, _, row in read_journal(journal.path)]
+    assert rows[0]["text"] == text and rows[1]["limit_price"] == 10.5 and rows[2]["cl_ord_id"] == "o-3"
+
+
 def test_a_non_finite_or_unencodable_value_is_refused_and_nothing_is_written(tmp_path):
     journal = Journal(tmp_path)
     for bad in ({"quantity": math.nan}, {"quantity": 1.0, "limit_price": math.inf}):
         with pytest.raises(ValueError, match="non-finite"):
             journal.on_order({"cl_ord_id": "o-1", "status": "PENDING_NEW", **bad})
-    with pytest.raises(TypeError):
-        journal.on_order({"cl_ord_id": "o-1", "status": object()})
+    for unencodable in (object(), datetime.datetime(2026, 1, 2)):  # refused as the standard library does
+        with pytest.raises(TypeError):
+            journal.on_order({"cl_ord_id": "o-1", "status": unencodable})
     assert journal.seq == 0 and journal.path.read_bytes() == b""
     # an execution row comes from an ExecReport, which refuses a non-finite value when it is built
     with pytest.raises(OrderError, match="last_price"):

@@ -237,10 +237,12 @@ class _StatusLine:
     def text(self) -> str:
         oms, pnl = self.router.oms, self.router.oms.pnl()
         kill = "KILLED" if self.router.kill_switch.engaged else "ok"
+        unwritten = self.router.journal.unwritten
+        journal = f" | JOURNAL FAILING: {unwritten:,} record(s) not on disk" if unwritten else ""
         return (
             f"route: events {self.source.events:,} | orders {self.execution.submitted:,} "
             f"(risk-rejected {self.execution.rejected:,}) | fills {self.execution.fills:,} | "
-            f"open {len(oms.open_orders())} | pnl {pnl['total']:,.2f} | kill switch {kill}"
+            f"open {len(oms.open_orders())} | pnl {pnl['total']:,.2f} | kill switch {kill}{journal}"
         )
 
     def tick(self) -> None:

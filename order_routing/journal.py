@@ -12,6 +12,14 @@ no fsync): a killed process (kill -9) loses nothing the OS already has; a power 
 last records, which recovery then learns back from the venue (order status requests, FIX
 resend). A torn last line (the process died mid-write) is ignored and reported by the reader.
 
+A write that fails (a full disk, a file size limit, an I/O error) loses nothing either: a short
+write is cut back off the file, so no torn record is ever followed by another, and the record
+stays ``unwritten``, in memory, in order, ahead of every later one; each new record tries them
+again first. The OMS sends no new order and no replace while anything is unwritten (the order is
+rejected instead, see ``OrderManager``): an order must be on disk before it can exist at a
+venue. Reports keep being applied meanwhile (the venue has spoken); if the process dies before
+the disk is back, they are learnt back from the venue at restart, as after a power cut.
+
 Lines are encoded by orjson (a quarter of the time of the standard library's encoder: the
 journal is on every order's path). orjson would write a NaN or an infinity as null, so the
 journal refuses them first: an ORDER row's two floats are checked here; an EXECUTION row comes
@@ -25,11 +33,14 @@ The journal is shipped to Kafka and the ODS by ``order_routing.shipper`` (off th
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -101,8 +112,9 @@ def last_seq(path: Path) -> int:
 class Journal:
     """An OMS listener appending every change to ``<directory>/journal.jsonl``.
 
-    ``tail`` callbacks get each record as written (the shipper's feed); they run on the writer's
-    thread, so they must only enqueue.
+    ``seq`` is the last record on disk; ``unwritten`` counts the records after it that are only in
+    memory (see the module doc). ``tail`` callbacks get each record once it is on disk (the
+    shipper's feed); they run on the writer's thread, so they must only enqueue.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -111,8 +123,13 @@ class Journal:
         self._truncate_torn_tail()
         self.seq = last_seq(self.path)
         self._fh = self.path.open("ab", buffering=0)  # unbuffered: each record is one write()
+        self._size = self.path.stat().st_size  # where the next record starts (O_APPEND: the end)
         self._lock = threading.Lock()
         self._tails: list[Callable[[Record], None]] = []
+        self._next = self.seq  # the last seq given to a record, written or not
+        self._unwritten: deque[tuple[Record, bytes]] = deque()
+        self._failing_since: float | None = None  # monotonic time of the first failed write
+        self._torn = False  # bytes of a short write are on the file after ``_size``
 
     def _truncate_torn_tail(self) -> None:
         """Cut a half-written last line off, so the next record starts on a line of its own."""
@@ -131,14 +148,61 @@ class Journal:
     def add_tail(self, tail: Callable[[Record], None]) -> None:
         self._tails.append(tail)
 
+    @property
+    def unwritten(self) -> int:
+        """Records not on disk yet (a failing disk): 0 when the journal is complete."""
+        return len(self._unwritten)
+
     def _append(self, kind: str, row: dict[str, Any]) -> None:
         with self._lock:
-            seq = self.seq + 1
-            self._fh.write(_line({"seq": seq, "kind": kind, "row": row}))
-            self.seq = seq
+            seq = self._next + 1
+            data = _line({"seq": seq, "kind": kind, "row": row})  # an encoding error: nothing taken
+            self._next = seq
             record = (seq, kind, row)
-            for tail in self._tails:
-                tail(record)
+            if self._unwritten or not self._write(record, data):
+                self._unwritten.append((record, data))
+                self._catch_up()
+
+    def _write(self, record: Record, data: bytes) -> bool:
+        """One record, one write(); False (and the file as before) when it did not all get there."""
+        try:
+            if self._torn:  # a short write's bytes could not be cut off yet
+                os.ftruncate(self._fh.fileno(), self._size)
+                self._torn = False
+            written = self._fh.write(data)
+            if written != len(data):
+                self._torn = True
+                os.ftruncate(self._fh.fileno(), self._size)  # no torn record before the next one
+                self._torn = False
+                raise OSError(errno.ENOSPC, f"short write: {written} of {len(data)} bytes")
+        except OSError as exc:
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                log.error("journal %s: cannot write record %d (%s): keeping it and every later one in "
+                          "memory until the disk takes them; no new orders meanwhile", self.path,
+                          record[0], exc)
+            return False
+        self._size += written
+        self.seq = record[0]
+        for tail in self._tails:
+            tail(record)
+        return True
+
+    def _catch_up(self) -> None:
+        """Write the unwritten records, oldest first, up to the first that still fails."""
+        pending = self._unwritten
+        while pending and self._write(*pending[0]):
+            pending.popleft()
+        if not pending and self._failing_since is not None:
+            log.warning("journal %s: writing again after %.1f s; on disk up to record %d", self.path,
+                        time.monotonic() - self._failing_since, self.seq)
+            self._failing_since = None
+
+    def flush_unwritten(self) -> int:
+        """Try the unwritten records again now (no new record needed); how many are left."""
+        with self._lock:
+            self._catch_up()
+            return len(self._unwritten)
 
     # -- the OMS listener interface ---------------------------------------------------------------
     def on_order(self, row: dict[str, Any]) -> None:
@@ -152,4 +216,10 @@ class Journal:
         self._append("execution", report.row())
 
     def close(self) -> None:
-        self._fh.close()
+        with self._lock:
+            self._catch_up()
+            if self._unwritten:
+                first, last = self._unwritten[0][0][0], self._unwritten[-1][0][0]
+                log.error("journal %s: closing with records %d-%d not on disk (lost; the venue's order "
+                          "status answers restore their fills at the next start)", self.path, first, last)
+            self._fh.close()

@@ -18,6 +18,10 @@
 - ``replay`` rebuilds the state from the journal without sending or emitting (recovery).
   A process killed between a report's record and its order row leaves a state no row shows:
   ``journal_missing_rows`` emits those rows once the restarted OMS has its journal again.
+- A listener with an ``unwritten`` count (the journal) gates what is sent: while it has records
+  not on disk, a new order is rejected (JOURNAL_UNAVAILABLE, nothing sent) and a replace is
+  refused like a failed send; a cancel still goes out (it only lowers risk; its outcome comes
+  back from the venue at the next start if the records are lost). Reports are applied as ever.
 
 Thread safety: one re-entrant lock guards all state (reports arrive on the route's thread; a
 synchronous route may answer inside a send). Sends happen after the lock is released.
@@ -99,6 +103,7 @@ class OrderManager:
         self._requests: dict[str, str] = {}  # cancel/replace request ClOrdID -> the order it acts on
         self._on_order: list[Callable[[dict[str, Any]], None]] = []
         self._on_execution: list[Callable[[ExecReport], None]] = []
+        self._write_ahead: list[Any] = []  # listeners with an ``unwritten`` count (the journal)
         self._lock = threading.RLock()
         self._replaying = False
         self._journaled: dict[str, tuple[str, int]] = {}  # (status, ts) of each order's last row
@@ -111,6 +116,15 @@ class OrderManager:
         with self._lock:
             self._on_order.append(listener.on_order)
             self._on_execution.append(listener.on_execution)
+            if hasattr(type(listener), "unwritten"):
+                self._write_ahead.append(listener)
+
+    def unwritten(self) -> int:
+        """Records the write-ahead listeners (the journal) hold in memory only: 0 when all is on disk."""
+        n = 0
+        for listener in self._write_ahead:
+            n += listener.unwritten
+        return n
 
     def _emit_order(self, order: Order) -> None:
         if not self._replaying:
@@ -147,6 +161,13 @@ class OrderManager:
                 return order
             self._settle(order)
             self._emit_order(order)
+            unwritten = self.unwritten()
+            if unwritten:  # not on disk: it must not exist at a venue
+                text = f"JOURNAL_UNAVAILABLE: {unwritten} journal record(s) not on disk"
+                log.error("order %s rejected, not sent: %s", cid, text)
+                self.apply(ExecReport(self.clock(), intent.symbol, f"JOURNAL-{cid}", cid, "REJECTED",
+                                      "REJECTED", intent.side, venue="OMS", text=text))
+                return order
         if self.route is not None:
             try:
                 self.route.send_new(intent)
@@ -224,13 +245,24 @@ class OrderManager:
     def _send(self, request: CancelRequest | ReplaceRequest, prior: str) -> None:
         if self.route is None:
             return
+        kind = "CANCEL" if isinstance(request, CancelRequest) else "REPLACE"
+        unwritten = self.unwritten()
+        if unwritten and kind == "REPLACE":  # like a new order: not on disk, not sent
+            text = f"JOURNAL_UNAVAILABLE: {unwritten} journal record(s) not on disk"
+            log.error("replace %s of %s refused, not sent: %s", request.cl_ord_id, request.orig_cl_ord_id,
+                      text)
+            self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, prior, kind,
+                                    text=text, venue="OMS"))
+            raise OrderError(f"replace {request.cl_ord_id} of {request.orig_cl_ord_id} not sent: {text}")
+        if unwritten:
+            log.warning("cancel %s of %s sent with %d journal record(s) not on disk", request.cl_ord_id,
+                        request.orig_cl_ord_id, unwritten)
         try:
-            if isinstance(request, CancelRequest):
+            if kind == "CANCEL":
                 self.route.send_cancel(request)
             else:
                 self.route.send_replace(request)
         except Exception as exc:  # never left: undo as the venue would, by a cancel reject
-            kind = "CANCEL" if isinstance(request, CancelRequest) else "REPLACE"
             self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, prior, kind,
                                     text=f"SEND_FAILED: {exc}", venue=self.venue))
             raise OrderError(f"{kind.lower()} {request.cl_ord_id} of {request.orig_cl_ord_id} could not be "

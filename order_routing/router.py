@@ -161,5 +161,5 @@ class Router:
         return {"orders": len(self.oms.orders), "by_status": dict(sorted(by_status.items())),
                 "reports": dict(self.counter.reports), "positions": positions,
                 "pnl": self.oms.pnl(), "anomalies": len(self.oms.anomalies),
-                "journal_seq": self.journal.seq,
+                "journal_seq": self.journal.seq, "journal_unwritten": self.journal.unwritten,
                 "shipped": self.shipper.summary() if self.shipper else None}

@@ -5,6 +5,12 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import multiprocessing
+import resource
+import signal
+import traceback
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -229,3 +235,81 @@ def test_the_router_journals_the_missing_rows_when_it_starts(tmp_path):
     assert router.repaired_orders == ["o-1"]
     last = [row for _, kind, row in read_journal(journal.path) if kind == "order"][-1]
     assert (last["cl_ord_id"], last["status"]) == ("o-1", "FILLED")
+
+
+# -- a disk that fills up: a real kernel refusal (RLIMIT_FSIZE) in a forked child of its own --------
+def in_child(fn: Callable[[], Any]) -> Any:
+    """``fn()``'s return value, run in a forked child: its file size limit is not the suite's."""
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def run() -> None:
+        try:
+            send.send(("ok", fn()))
+        except BaseException:
+            send.send(("error", traceback.format_exc()))
+
+    child = ctx.Process(target=run)
+    child.start()
+    assert receive.poll(60), "the child did not answer"
+    status, value = receive.recv()
+    child.join(10)
+    assert status == "ok", value
+    return value
+
+
+def _fill_the_disk_then_free_it(directory) -> dict[str, Any]:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the kernel's signal for the limit: an error instead
+    journal = Journal(directory)
+    tailed: list[int] = []
+    journal.add_tail(lambda record: tailed.append(record[0]))
+    route = RecordingRoute(journal)
+    oms = OrderManager(route, clock=iter(range(1, 10_000)).__next__)
+    oms.subscribe(journal)
+    oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0, "LMT", 10.0))
+    on_disk = journal.path.read_bytes()
+    # the next record gets 40 bytes of its line onto the file, then the disk is full
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(on_disk) + 40, resource.RLIM_INFINITY))
+    oms.apply(ExecReport(ts=2, symbol="AAPL", exec_id="e-1", cl_ord_id="o-1", exec_type="NEW",
+                         order_status="NEW", side="B", leaves_qty=100.0))
+    rejected = oms.submit(OrderIntent(3, "AAPL", "o-2", "B", 10.0, "LMT", 10.0))
+    try:
+        oms.replace("o-1", quantity=50.0, request_id="o-1r")
+        replace_error = None
+    except OrderError as exc:
+        replace_error = str(exc)
+    oms.cancel("o-1", request_id="o-1c")
+    during = {"bytes_unchanged": journal.path.read_bytes() == on_disk, "seq": journal.seq,
+              "unwritten": journal.unwritten, "oms_unwritten": oms.unwritten(), "tailed": list(tailed),
+              "sent": [type(s).__name__ + ":" + s.cl_ord_id for s in route.sent],
+              "o-2": (rejected.status, oms.order("o-2").status), "replace_error": replace_error,
+              "statuses": {c: oms.order(c).status for c in ("o-1", "o-1r")}}
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    oms.submit(OrderIntent(4, "AAPL", "o-3", "S", 5.0, "LMT", 11.0))  # the disk is back
+    after = {"seq": journal.seq, "unwritten": journal.unwritten, "tailed": list(tailed),
+             "sent": [type(s).__name__ + ":" + s.cl_ord_id for s in route.sent], "state": oms.state()}
+    journal.close()
+    return {"during": during, "after": after}
+
+
+def test_a_full_disk_loses_no_record_sends_no_new_order_and_catches_up_in_order(tmp_path):
+    result = in_child(lambda: _fill_the_disk_then_free_it(tmp_path))
+    during, after = result["during"], result["after"]
+    # nothing torn on the file, everything since the first failure kept in memory, in order
+    assert during["bytes_unchanged"] and during["seq"] == 1 and during["tailed"] == [1]
+    assert during["unwritten"] == during["oms_unwritten"] > 0
+    # the venue's ack was applied; the new order and the replace never left; the cancel did
+    assert during["o-2"] == ("REJECTED", "REJECTED")
+    assert during["replace_error"].startswith("replace o-1r of o-1 not sent: JOURNAL_UNAVAILABLE")
+    assert during["sent"] == ["OrderIntent:o-1", "CancelRequest:o-1c"]
+    assert during["statuses"] == {"o-1": "PENDING_CANCEL", "o-1r": "REJECTED"}
+    # the disk back: the records first, then the next order (RecordingRoute checks it is on disk)
+    assert after["unwritten"] == 0 and after["sent"][-1] == "OrderIntent:o-3"
+    assert after["tailed"] == list(range(1, after["seq"] + 1))
+    records = list(read_journal(tmp_path / "journal.jsonl"))
+    assert [seq for seq, _, _ in records] == list(range(1, after["seq"] + 1))
+    rejects = {row["cl_ord_id"]: (row["venue"], row["text"]) for _, kind, row in records
+               if kind == "execution" and row["exec_type"] == "REJECTED"}
+    assert rejects["o-2"][0] == "OMS" and rejects["o-2"][1].startswith("JOURNAL_UNAVAILABLE: ")
+    replayed = OrderManager.replay([(kind, row) for _, kind, row in records])
+    assert replayed.state() == after["state"]

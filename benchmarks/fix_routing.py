@@ -43,6 +43,8 @@ the FIX threads wait for it.
 ``--layers``: after the rounds, what each part of our path adds to the latency: more interleaved
 latency rounds of bare, our FixRoute alone, + the OMS, + the journal, and ours (+ risk), each part
 on a FIX session of its own to the same exchange; every side's median p50 and its ratio to bare.
+A control runs with them: the bare client on our symbol, on a session of its own (so neither the
+symbol's busier book nor the session favours bare).
 
 ``--stages``: after the rounds, one more latency loop per side with each order's stages stamped
 (the route's ``_send`` and ``_on_app`` wrapped on the instance for that loop only): how long
@@ -176,7 +178,7 @@ class ExchangeProcess:
 class BareClient:
     """A minimal QuickFIX initiator: NewOrderSingle strings out, fill times in."""
 
-    def __init__(self, port: int, store: Path, sender: str) -> None:
+    def __init__(self, port: int, store: Path, sender: str, symbol: str = BARE_SYMBOL) -> None:
         fix = self.fix = load_quickfix()
         self.logged_on = threading.Event()
         self.session = None
@@ -185,6 +187,7 @@ class BareClient:
         self.done = threading.Event()
         self.one = threading.Event()
         self._head = f"8={BEGIN_STRING}{SOH}9=0{SOH}35=D{SOH}"
+        self.symbol = symbol
         # (submit, NEW report, TRADE report) microseconds of busy CPU added at those points: the
         # "bare + our CPU" side, which prices our path's CPU in latency on this host
         self.spin_us = (0.0, 0.0, 0.0)
@@ -245,7 +248,7 @@ class BareClient:
         if self.spin_us[0]:
             spin(self.spin_us[0])
         self.session.send(self.fix.Message(
-            f"{self._head}11={cl_ord_id}{SOH}55={BARE_SYMBOL}{SOH}54={'1' if side == BUY else '2'}{SOH}"
+            f"{self._head}11={cl_ord_id}{SOH}55={self.symbol}{SOH}54={'1' if side == BUY else '2'}{SOH}"
             f"60={utc_timestamp()}{SOH}38=1{SOH}40=1{SOH}59=1{SOH}10=000{SOH}", False))
         if self.stamps is not None:
             self.stamps.append(("sent", time.perf_counter_ns()))
@@ -424,7 +427,8 @@ class Ours(OurPath):
 
 
 LAYERS = ("route", "oms", "oms_journal")  # --layers: each adds one part of our path to the last
-LAYER_PREFIX = {"bare": "lb", "route": "lr", "oms": "lm", "oms_journal": "lj", "ours": "lo"}  # ClOrdIDs
+LAYER_PREFIX = {"bare": "lb", "bare_our_symbol": "lc", "route": "lr", "oms": "lm", "oms_journal": "lj",
+                "ours": "lo"}  # their ClOrdIDs
 
 
 class Layer(OurPath):
@@ -541,7 +545,9 @@ def run_layers(clients: dict[str, BareClient | OurPath], ids: Any, orders: int, 
     out = {"p50_ms": {n: round(v, 4) for n, v in p50.items()},
            "ratio": {n: round(v / p50["bare"], 3) for n, v in p50.items()},
            "round_p50_ms": {n: [round(x, 4) for x in v] for n, v in p50s.items()},
-           "what": "median p50 over interleaved latency rounds run after the main rounds: bare; route = "
+           "what": "median p50 over interleaved latency rounds run after the main rounds: bare; "
+                   "bare_our_symbol = the bare client on our symbol, on a session of its own (a control: "
+                   "the symbol's book and the session do not favour bare); route = "
                    "our FixRoute alone (the TRADE ExecReport taken as the fill); oms = + the OrderManager "
                    "(no risk, no journal); oms_journal = + the write-ahead journal; ours = + pre-trade risk "
                    "and the Router's listener (the headline path); each on a FIX session of its own"}
@@ -677,14 +683,15 @@ def main() -> int:
     if args.ship:
         ship_setup(cfg)
     layer_ids = {layer: layer.upper().replace("_", "") for layer in LAYERS}  # their FIX CompIDs
-    exchange = ExchangeProcess(tmp, ["BARE", "OURS", *(layer_ids.values() if args.layers else ())],
-                               args.profile)
+    layer_clients = ["BAREB", *layer_ids.values()] if args.layers else []
+    exchange = ExchangeProcess(tmp, ["BARE", "OURS", *layer_clients], args.profile)
     say(f"exchange up on port {exchange.port}")
     micro = path_cpu(cfg)
     say(f"micro-benchmark, CPU per order without the network: submit {micro['submit']} us, NEW report "
         f"{micro['new_report']} us, TRADE report {micro['trade_report']} us (total {micro['total']} us)")
     bare = ours = None
     layers: dict[str, Layer] = {}
+    bare_b = None
     per_round: list[dict[str, float]] = []
     try:
         bare = BareClient(exchange.port, tmp / "fix" / "BARE", "BARE")
@@ -746,10 +753,13 @@ def main() -> int:
             say(f"stages (median us): bare {stages['bare']}; ours {stages['ours']}")
         layered = None
         if args.layers:  # their sessions open only now: the rounds above ran with bare and ours alone
+            bare_b = BareClient(exchange.port, tmp / "fix" / "BAREB", "BAREB", symbol=OUR_SYMBOL)
+            bare_b.latency(ids(LAYER_PREFIX["bare_our_symbol"], args.warmup), pause)
             for layer in LAYERS:
                 layers[layer] = Layer(cfg, exchange.port, tmp, layer_ids[layer], layer)
                 layers[layer].latency(ids(LAYER_PREFIX[layer], args.warmup), pause)
-            layered = run_layers({"bare": bare, **layers, "ours": ours}, ids, args.orders, args.rounds, pause)
+            layered = run_layers({"bare": bare, "bare_our_symbol": bare_b, **layers, "ours": ours}, ids,
+                                 args.orders, args.rounds, pause)
         if args.ship:
             ours.router.flush(120)
         time.sleep(0.2)  # the last fill's order row is journaled after its listener fired
@@ -765,8 +775,9 @@ def main() -> int:
                 say(f"warning: closing the {client.name} layer failed: {exc!r}")
         if ours is not None:
             ours.router.close()
-        if bare is not None:
-            bare.close()
+        for client in (bare_b, bare):
+            if client is not None:
+                client.close()
         stats = exchange.stop()
         if args.ship:
             ship_cleanup(cfg)

@@ -159,9 +159,20 @@ class Journal:
             data = _line({"seq": seq, "kind": kind, "row": row})  # an encoding error: nothing taken
             self._next = seq
             record = (seq, kind, row)
-            if self._unwritten or not self._write(record, data):
-                self._unwritten.append((record, data))
-                self._catch_up()
+            if not self._unwritten and not self._torn:  # the hot path: one write(), all of it
+                try:
+                    written = self._fh.write(data)
+                except OSError:
+                    written = 0
+                if written == len(data):
+                    self._size += written
+                    self.seq = seq
+                    for tail in self._tails:
+                        tail(record)
+                    return
+                self._torn = bool(written)  # ``_write`` cuts a short write off before trying again
+            self._unwritten.append((record, data))
+            self._catch_up()
 
     def _write(self, record: Record, data: bytes) -> bool:
         """One record, one write(); False (and the file as before) when it did not all get there."""

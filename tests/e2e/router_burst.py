@@ -1,12 +1,17 @@
 """Test harness (our real code, not a double): a router process sending a burst of market orders.
 
-    python tests/e2e/router_burst.py --orders 1000 --symbols AAPL=100,MSFT=400 [--seed 1]
+    python tests/e2e/router_burst.py --orders 1000 --symbols AAPL=100,MSFT=400 [--seed 1] [--no-ship]
+                                     [--disk-full-after N]
 
 The plan (ClOrdID, symbol, side, quantity) is a function of the seed, so a restarted run sends
 exactly the orders the killed one had not journaled yet: start-up replays the journal, reconnects
 (the venue resends what we missed), asks the venue about every open order, then skips every
 ClOrdID the OMS already knows. Prints ``SUBMITTED <n>`` every 25 orders (the crash test kills it
 mid-burst on one of those lines) and a JSON summary once no order is open.
+
+``--disk-full-after N``: once N orders are submitted, the process may not grow any file past the
+journal's size plus 40 bytes (RLIMIT_FSIZE, a real kernel refusal: the next record gets a short
+write): the journal's disk is full from then on. Prints ``DISK FULL <n>`` then.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
+import signal
 import sys
 import time
 
@@ -33,10 +40,13 @@ def main() -> int:
     parser.add_argument("--orders", type=int, required=True)
     parser.add_argument("--symbols", required=True, help="SYM=MARK,... (marks for the risk checks)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-ship", action="store_true", help="do not ship the journal (no stack needed)")
+    parser.add_argument("--disk-full-after", type=int, default=0, metavar="N",
+                        help="fill the journal's disk once N orders are submitted (RLIMIT_FSIZE)")
     args = parser.parse_args()
     marks = {s: float(p) for s, p in (item.split("=") for item in args.symbols.split(","))}
     cfg = load_config()
-    router = Router(cfg, build_route(cfg))
+    router = Router(cfg, build_route(cfg), ship=not args.no_ship)
     router.connect(30)
     reconciled = router.reconcile(30)
     for symbol, price in marks.items():
@@ -50,6 +60,11 @@ def main() -> int:
         if cl_ord_id not in known:
             router.submit(OrderIntent(time.time_ns(), symbol, cl_ord_id, side, qty))
             sent += 1
+        if i == args.disk_full_after:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write() instead
+            limit = router.journal.path.stat().st_size + 40
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+            print(f"DISK FULL {i}", flush=True)
         if i % 25 == 0:
             print(f"SUBMITTED {i}", flush=True)
     deadline = time.monotonic() + 60

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter, defaultdict
 
 import pytest
-from support.exchange_process import die_with_parent, fix_fields, start_exchange
+from support.exchange_process import die_with_parent, start_exchange
 
 from ingestion.landing import build_lander
 from ods.postgres import PostgresStore
@@ -125,16 +125,9 @@ def test_kill_9_mid_burst_then_recover_leaves_every_order_final_once_everywhere(
     assert len(rejected) < 50, [(o.cl_ord_id, o.status) for o in rejected]  # only orders caught mid-send
 
     # positions equal the exchange's own record of what it filled (its FIX log, resends deduplicated)
-    venue_fills = {}
-    for line in exchange.message_log(cfg.routing.fix.sender_comp_id).read_text().splitlines():
-        f = fix_fields(line)
-        if f.get("35") == "8" and f.get("49") == "SIMEX" and f.get("150") == "F":
-            venue_fills[f["17"]] = (f["55"], float(f["32"]) * (1 if f["54"] == "1" else -1))
-    venue_position = defaultdict(float)
-    for symbol, signed in venue_fills.values():
-        venue_position[symbol] += signed
+    venue_fills = exchange.fills(cfg.routing.fix.sender_comp_id)
     ours = {s: p.quantity for s, p in oms.positions().items() if p.quantity}
-    assert ours == {s: q for s, q in venue_position.items() if q}
+    assert ours == exchange.positions(cfg.routing.fix.sender_comp_id)
     assert set(venue_fills) == {f["exec_id"] for f in fills}
     assert exchange_summary["fills"] >= len(venue_fills)
 

@@ -39,6 +39,23 @@ class ExchangeProcess:
         """QuickFIX's log of every message on the session with ``client`` (both directions)."""
         return self.var_dir / "fix" / "exchange" / "log" / f"FIX.4.4-{comp_id}-{client}.messages.current.log"
 
+    def fills(self, client: str) -> dict[str, tuple[str, float]]:
+        """ExecID -> (symbol, signed quantity) of every fill the exchange reported to ``client``,
+        from its FIX message log (a resent report counted once)."""
+        out = {}
+        for line in self.message_log(client).read_text().splitlines():
+            f = fix_fields(line)
+            if f.get("35") == "8" and f.get("49") == "SIMEX" and f.get("150") == "F":
+                out[f["17"]] = (f["55"], float(f["32"]) * (1 if f["54"] == "1" else -1))
+        return out
+
+    def positions(self, client: str) -> dict[str, float]:
+        """The non-zero position per symbol the exchange's fills give ``client``."""
+        position: dict[str, float] = {}
+        for symbol, signed in self.fills(client).values():
+            position[symbol] = position.get(symbol, 0.0) + signed
+        return {symbol: qty for symbol, qty in position.items() if qty}
+
     def stop(self) -> dict:
         """SIGTERM; the exit must be clean (0). Returns the exchange's JSON summary."""
         self.proc.send_signal(signal.SIGTERM)

@@ -113,13 +113,14 @@ def cmd_oms_recover(args: argparse.Namespace) -> int:
         summary = router.summary() | {"reconcile": result, "seconds": round(time.monotonic() - started, 2)}
     finally:
         router.close()
+    summary["journal_lost"] = lost = router.journal.unwritten  # after close: never reached the disk
     _print_summary(summary, args.json)
-    ok = not result["unanswered"] and summary["anomalies"] == 0
+    ok = not result["unanswered"] and summary["anomalies"] == 0 and not lost
     if not args.json:
         _say(
             f"recovery {'complete' if ok else 'INCOMPLETE'}: {result['asked']} asked, "
-            f"{len(result['unanswered'])} unanswered, {summary['anomalies']} anomalies "
-            f"({summary['seconds']} s)"
+            f"{len(result['unanswered'])} unanswered, {summary['anomalies']} anomalies, "
+            f"{lost} journal record(s) not written ({summary['seconds']} s)"
         )
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -201,8 +202,13 @@ def cmd_route(args: argparse.Namespace) -> int:
         "rejected_market_data": dict(source.rejected),
         "engine_rejections": len(engine.rejections),
         "seconds": round(time.monotonic() - started, 2),
+        "journal_lost": router.journal.unwritten,  # after close: records that never reached the disk
     }
     _print_summary(summary, args.json)
+    if summary["journal_lost"]:
+        _say(f"error: {summary['journal_lost']:,} journal record(s) never reached the disk (see the log); "
+             f"the next start asks the venue about the orders the journal leaves open")
+        code = EXIT_FAILED if code == EXIT_OK else code
     return code
 
 
@@ -249,6 +255,8 @@ class _StatusLine:
         now = time.monotonic()
         if now >= self.next_at:
             self.next_at = now + (1.0 if self.tty else 10.0)
+            if self.router.journal.unwritten:  # the disk may be back with no new record to say so
+                self.router.journal.flush_unwritten()
             print(
                 ("\r" if self.tty else "") + self.text(),
                 end="" if self.tty else "\n",

@@ -162,8 +162,10 @@ class Journal:
             if not self._unwritten and not self._torn:  # the hot path: one write(), all of it
                 try:
                     written = self._fh.write(data)
-                except OSError:
-                    written = 0
+                except OSError as exc:
+                    written, failure = 0, str(exc)
+                else:
+                    failure = f"short write: {written} of {len(data)} bytes"
                 if written == len(data):
                     self._size += written
                     self.seq = seq
@@ -171,11 +173,12 @@ class Journal:
                         tail(record)
                     return
                 self._torn = bool(written)  # ``_write`` cuts a short write off before trying again
+                log.warning("journal %s: record %d: %s; trying again", self.path, seq, failure)
             self._unwritten.append((record, data))
             self._catch_up()
 
-    def _write(self, record: Record, data: bytes) -> bool:
-        """One record, one write(); False (and the file as before) when it did not all get there."""
+    def _write(self, seq: int, data: bytes) -> bool:
+        """One record, one write(); False (and the file as before) when not all of it got there."""
         try:
             if self._torn:  # a short write's bytes could not be cut off yet
                 os.ftruncate(self._fh.fileno(), self._size)
@@ -190,20 +193,24 @@ class Journal:
             if self._failing_since is None:
                 self._failing_since = time.monotonic()
                 log.error("journal %s: cannot write record %d (%s): keeping it and every later one in "
-                          "memory until the disk takes them; no new orders meanwhile", self.path,
-                          record[0], exc)
+                          "memory until the disk takes them; no new orders meanwhile", self.path, seq, exc)
             return False
         self._size += written
-        self.seq = record[0]
-        for tail in self._tails:
-            tail(record)
+        self.seq = seq
         return True
 
     def _catch_up(self) -> None:
-        """Write the unwritten records, oldest first, up to the first that still fails."""
+        """Write the unwritten records, oldest first, up to the first that still fails. A record
+        leaves the queue before its write: an interruption (a tail raising, Ctrl-C) can drop it
+        from memory, as a crash would, but never write it twice (a repeated seq would not replay)."""
         pending = self._unwritten
-        while pending and self._write(*pending[0]):
-            pending.popleft()
+        while pending:
+            record, data = pending.popleft()
+            if not self._write(record[0], data):
+                pending.appendleft((record, data))
+                break
+            for tail in self._tails:
+                tail(record)
         if not pending and self._failing_since is not None:
             log.warning("journal %s: writing again after %.1f s; on disk up to record %d", self.path,
                         time.monotonic() - self._failing_since, self.seq)
@@ -212,7 +219,8 @@ class Journal:
     def flush_unwritten(self) -> int:
         """Try the unwritten records again now (no new record needed); how many are left."""
         with self._lock:
-            self._catch_up()
+            if not self._fh.closed:
+                self._catch_up()
             return len(self._unwritten)
 
     # -- the OMS listener interface ---------------------------------------------------------------
@@ -227,7 +235,10 @@ class Journal:
         self._append("execution", report.row())
 
     def close(self) -> None:
+        """Write what can be; what cannot is lost, logged and still counted in ``unwritten``."""
         with self._lock:
+            if self._fh.closed:
+                return
             self._catch_up()
             if self._unwritten:
                 first, last = self._unwritten[0][0][0], self._unwritten[-1][0][0]

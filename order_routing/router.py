@@ -140,17 +140,22 @@ class Router:
             self.shipper.flush(self.journal.seq, timeout_s)
 
     def close(self) -> None:
+        """Stop the route, ship what is on disk, close the journal (whatever failed before it).
+        ``journal.unwritten`` afterwards counts records that never reached the disk."""
         try:
             self.route.close()
         finally:
-            if self._kill_watch is not None:
-                self._kill_watch.set()
-            if self.shipper:
-                try:
-                    self.flush()
-                finally:
-                    self.shipper.stop()
-            self.journal.close()
+            try:
+                if self._kill_watch is not None:
+                    self._kill_watch.set()
+                if self.shipper:
+                    self.journal.flush_unwritten()
+                    try:
+                        self.flush()
+                    finally:
+                        self.shipper.stop()
+            finally:
+                self.journal.close()
 
     def summary(self) -> dict[str, Any]:
         by_status: dict[str, int] = {}

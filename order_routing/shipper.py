@@ -107,7 +107,11 @@ class _Sink:
                 return
             self.records += len(batch)
             self.shipped_seq = batch[-1][0]
-            self.after_batch()
+            try:
+                self.after_batch()
+            except OSError as exc:  # a lost mark only means re-shipping (idempotent) after a restart
+                log.warning("%s: could not save its high-water mark at seq %d (%s); shipping on", self.name,
+                            self.shipped_seq, exc)
 
     def flush(self, upto: int, timeout_s: float = 30.0) -> None:
         """Wait until every record up to journal seq ``upto`` is shipped."""

@@ -10,8 +10,10 @@ ClOrdID the OMS already knows. Prints ``SUBMITTED <n>`` every 25 orders (the cra
 mid-burst on one of those lines) and a JSON summary once no order is open.
 
 ``--disk-full-after N``: once N orders are submitted, the process may not grow any file past the
-journal's size plus 40 bytes (RLIMIT_FSIZE, a real kernel refusal: the next record gets a short
-write): the journal's disk is full from then on. Prints ``DISK FULL <n>`` then.
+journal's size plus 40 bytes (RLIMIT_FSIZE, a real kernel refusal; the journal is the largest file
+the router writes, so it is the one that fills): the journal's disk is full from then on. Prints
+``DISK FULL <n>`` then, and its summary once no order is open, and waits to be killed (-9) with
+the records it could not write still in memory.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ def main() -> int:
     while router.oms.open_orders() and time.monotonic() < deadline:
         time.sleep(0.05)
     summary = router.summary() | {"sent_this_run": sent, "open": len(router.oms.open_orders())}
+    if args.disk_full_after:  # records in memory only: say so, then wait for the kill -9
+        print(json.dumps(summary, default=str), flush=True)
+        time.sleep(600)
+        return 2
     router.close()
     print(json.dumps(summary, default=str), flush=True)
     return 0 if summary["open"] == 0 else 1

@@ -5,19 +5,23 @@ with every order final once and our positions equal to the exchange's.
 Real parts only: a ``tradelake exchange`` process and the router harness
 (tests/e2e/router_burst.py: Router + FixRoute + OMS + risk + journal, not shipping). The full
 disk is a real kernel refusal: RLIMIT_FSIZE in the router process, set to 40 bytes past the
-journal's size, so the next record gets a short write and every later one none.
+journal's size (the largest file the router writes), so the next record gets at most a short
+write and every later one none.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 
 import pytest
-from support.exchange_process import die_with_parent, start_exchange
+from support.exchange_process import die_with_parent, fix_fields, start_exchange
 
 from order_routing.journal import read_journal
 from order_routing.oms import OrderManager
@@ -50,25 +54,50 @@ def test_a_full_journal_disk_then_kill_9_loses_no_fill(tmp_path):
         # 1. the burst; the disk fills after FULL_AFTER orders; killed once no order is open,
         #    before it can close (its summary line comes first)
         first = _harness(env, "--disk-full-after", str(FULL_AFTER))
+        errors: list[str] = []  # drained as it runs: a full pipe would block the router
+        drain = threading.Thread(target=lambda: errors.extend(first.stderr), daemon=True)
+        drain.start()
         first_summary = None
         lines = []
         for line in first.stdout:
             lines.append(line)
-            if line.startswith("{"):
+            if line.startswith("{"):  # no order open; the unwritten records are in memory only
                 first_summary = json.loads(line)
-                first.kill()  # SIGKILL: what is only in memory is gone
+                first.kill()  # SIGKILL: no close, no logout, and those records are gone
                 break
         first.wait(30)
-        assert first_summary is not None, "".join(lines) + first.stderr.read()[-3000:]
+        drain.join(10)
+        assert first_summary is not None, "".join(lines) + "".join(errors)[-3000:]
         assert f"DISK FULL {FULL_AFTER}\n" in lines
-        assert "cannot write record" in first.stderr.read()
-        # the orders after the disk filled were never sent; records were kept in memory only
+        assert any("cannot write record" in line for line in errors)
+        assert not any("closing with records" in line for line in errors)  # killed, not closed
+        # the orders after the disk filled were rejected and never reached the venue
         assert first_summary["journal_unwritten"] > 0
         assert first_summary["by_status"].get("REJECTED", 0) >= ORDERS - FULL_AFTER
+        logged = [fix_fields(line) for line in exchange.message_log(sender).read_text().splitlines()]
+        at_venue = {f["11"] for f in logged if f.get("35") == "D"}
+        assert at_venue == {f"B{i:05d}" for i in range(FULL_AFTER)}
         on_disk = list(read_journal(journal_file))  # whole records only: nothing torn inside
         assert on_disk[-1][0] == first_summary["journal_seq"]
 
-        # 2. restart with the disk back: recovery asks the venue about the journal's open orders
+        # 2. `tradelake oms recover` on a disk still full: the venue's answers cannot be journaled,
+        #    so it must not say "complete"
+        size = journal_file.stat().st_size
+
+        def full_disk() -> None:
+            die_with_parent()
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # ignored stays ignored across exec
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+
+        cmd = [sys.executable, "-m", "tradelake.cli", "oms", "recover", "--no-ship", "--json"]
+        recover = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                                 preexec_fn=full_disk)
+        assert recover.returncode == 1, recover.stdout + recover.stderr[-3000:]
+        answer = json.loads(recover.stdout.strip().splitlines()[-1])
+        assert answer["journal_lost"] > 0 and answer["reconcile"]["unanswered"] == []
+        assert list(read_journal(journal_file)) == on_disk  # nothing written, nothing torn
+
+        # 3. restart with the disk back: recovery asks the venue about the journal's open orders
         #    and sends the planned orders the journal does not know
         second = _harness(env)
         out, err = second.communicate(timeout=180)

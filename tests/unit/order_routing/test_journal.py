@@ -313,3 +313,32 @@ def test_a_full_disk_loses_no_record_sends_no_new_order_and_catches_up_in_order(
     assert rejects["o-2"][0] == "OMS" and rejects["o-2"][1].startswith("JOURNAL_UNAVAILABLE: ")
     replayed = OrderManager.replay([(kind, row) for _, kind, row in records])
     assert replayed.state() == after["state"]
+
+
+def _a_tail_fails_while_catching_up(directory) -> list[int]:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    journal = Journal(directory)
+    journal.on_order({"cl_ord_id": "a", "status": "PENDING_NEW"})
+    resource.setrlimit(resource.RLIMIT_FSIZE, (journal.path.stat().st_size, resource.RLIM_INFINITY))
+    journal.on_order({"cl_ord_id": "b", "status": "PENDING_NEW"})  # kept in memory
+    journal.on_order({"cl_ord_id": "c", "status": "PENDING_NEW"})
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    calls = []
+
+    def flaky_tail(record) -> None:
+        calls.append(record[0])
+        if len(calls) == 1:
+            raise RuntimeError("a tail that fails once")
+
+    journal.add_tail(flaky_tail)
+    with pytest.raises(RuntimeError, match="fails once"):
+        journal.on_order({"cl_ord_id": "d", "status": "PENDING_NEW"})  # catches up: b, then its tail raises
+    journal.close()  # writes c and d
+    return calls
+
+
+def test_a_record_written_while_catching_up_is_never_written_twice(tmp_path):
+    calls = in_child(lambda: _a_tail_fails_while_catching_up(tmp_path))
+    assert calls == [2, 3, 4]
+    records = list(read_journal(tmp_path / "journal.jsonl"))
+    assert [(seq, row["cl_ord_id"]) for seq, _, row in records] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]

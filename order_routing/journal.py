@@ -160,12 +160,11 @@ class Journal:
             self._next = seq
             record = (seq, kind, row)
             if not self._unwritten and not self._torn:  # the hot path: one write(), all of it
+                failure: OSError | None = None
                 try:
                     written = self._fh.write(data)
                 except OSError as exc:
-                    written, failure = 0, str(exc)
-                else:
-                    failure = f"short write: {written} of {len(data)} bytes"
+                    written, failure = 0, exc
                 if written == len(data):
                     self._size += written
                     self.seq = seq
@@ -173,7 +172,8 @@ class Journal:
                         tail(record)
                     return
                 self._torn = bool(written)  # ``_write`` cuts a short write off before trying again
-                log.warning("journal %s: record %d: %s; trying again", self.path, seq, failure)
+                log.warning("journal %s: record %d: %s; trying again", self.path, seq,
+                            failure or f"short write: {written} of {len(data)} bytes")
             self._unwritten.append((record, data))
             self._catch_up()
 

@@ -51,8 +51,8 @@ def test_a_full_journal_disk_then_kill_9_loses_no_fill(tmp_path):
     env["TRADELAKE_ROUTING__FIX__PORT"] = str(exchange.port)
     journal_file = tmp_path / "router" / cfg.routing.journal_dir / "journal.jsonl"
     try:
-        # 1. the burst; the disk fills after FULL_AFTER orders; killed once no order is open,
-        #    before it can close (its summary line comes first)
+        # 1. the burst; the disk fills after FULL_AFTER orders; once no order is open the harness
+        #    prints its summary and waits, and is killed without closing
         first = _harness(env, "--disk-full-after", str(FULL_AFTER))
         errors: list[str] = []  # drained as it runs: a full pipe would block the router
         drain = threading.Thread(target=lambda: errors.extend(first.stderr), daemon=True)

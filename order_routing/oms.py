@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, ValuesView
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from intelligence.domain import BUY, OrderIntent
 from ods.store import ORDER_TRANSITIONS
@@ -161,21 +161,29 @@ class OrderManager:
                 return order
             self._settle(order)
             self._emit_order(order)
-            unwritten = self.unwritten()
-            if unwritten:  # not on disk: it must not exist at a venue
-                text = f"JOURNAL_UNAVAILABLE: {unwritten} journal record(s) not on disk"
-                log.error("order %s rejected, not sent: %s", cid, text)
-                self.apply(ExecReport(self.clock(), intent.symbol, f"JOURNAL-{cid}", cid, "REJECTED",
-                                      "REJECTED", intent.side, venue="OMS", text=text))
+            refused = self._journal_refusal()
+            if refused:  # not on disk: it must not exist at a venue
+                log.error("order %s rejected, not sent: %s", cid, refused)
+                self._reject_unsent(intent, "JOURNAL", "OMS", refused)
                 return order
         if self.route is not None:
             try:
                 self.route.send_new(intent)
-            except Exception as exc:  # the order never left: reject it, on the record
+            except Exception as exc:
                 log.exception("sending new order %s failed", cid)
-                self.apply(ExecReport(self.clock(), intent.symbol, f"SEND-{cid}", cid, "REJECTED", "REJECTED",
-                                      intent.side, venue=self.venue, text=f"SEND_FAILED: {exc}"))
+                self._reject_unsent(intent, "SEND", self.venue, f"SEND_FAILED: {exc}")
         return order
+
+    def _journal_refusal(self) -> str | None:
+        """Why nothing may be sent now (records held in memory only), or None."""
+        unwritten = self.unwritten()
+        return f"JOURNAL_UNAVAILABLE: {unwritten} journal record(s) not on disk" if unwritten else None
+
+    def _reject_unsent(self, intent: OrderIntent, source: str, venue: str, text: str) -> None:
+        """A new order that never left: REJECTED on the record, by a report of our own."""
+        cid = intent.cl_ord_id
+        self.apply(ExecReport(self.clock(), intent.symbol, f"{source}-{cid}", cid, "REJECTED", "REJECTED",
+                              intent.side, venue=venue, text=text))
 
     def cancel(self, cl_ord_id: str, request_id: str | None = None) -> str:
         """Request a cancel; returns the request's ClOrdID. The answer is a later report."""
@@ -246,27 +254,28 @@ class OrderManager:
         if self.route is None:
             return
         kind = "CANCEL" if isinstance(request, CancelRequest) else "REPLACE"
-        unwritten = self.unwritten()
-        if unwritten and kind == "REPLACE":  # like a new order: not on disk, not sent
-            text = f"JOURNAL_UNAVAILABLE: {unwritten} journal record(s) not on disk"
+        refused = self._journal_refusal()
+        if refused and kind == "REPLACE":  # like a new order: not on disk, not sent
             log.error("replace %s of %s refused, not sent: %s", request.cl_ord_id, request.orig_cl_ord_id,
-                      text)
-            self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, prior, kind,
-                                    text=text, venue="OMS"))
-            raise OrderError(f"replace {request.cl_ord_id} of {request.orig_cl_ord_id} not sent: {text}")
-        if unwritten:
-            log.warning("cancel %s of %s sent with %d journal record(s) not on disk", request.cl_ord_id,
-                        request.orig_cl_ord_id, unwritten)
+                      refused)
+            self._undo_unsent(request, prior, kind, "OMS", refused)
+        if refused:  # a cancel only lowers risk: it goes
+            log.warning("cancel %s of %s sent while %s", request.cl_ord_id, request.orig_cl_ord_id, refused)
         try:
             if kind == "CANCEL":
                 self.route.send_cancel(request)
             else:
                 self.route.send_replace(request)
-        except Exception as exc:  # never left: undo as the venue would, by a cancel reject
-            self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, prior, kind,
-                                    text=f"SEND_FAILED: {exc}", venue=self.venue))
-            raise OrderError(f"{kind.lower()} {request.cl_ord_id} of {request.orig_cl_ord_id} could not be "
-                             f"sent: {exc}") from exc
+        except Exception as exc:
+            self._undo_unsent(request, prior, kind, self.venue, f"SEND_FAILED: {exc}", exc)
+
+    def _undo_unsent(self, request: CancelRequest | ReplaceRequest, prior: str, kind: str, venue: str,
+                     text: str, cause: Exception | None = None) -> NoReturn:
+        """A request that never left: undone as the venue would, by a cancel reject; raises."""
+        self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, prior, kind,
+                                text=text, venue=venue))
+        raise OrderError(f"{kind.lower()} {request.cl_ord_id} of {request.orig_cl_ord_id} could not be sent: "
+                         f"{text}") from cause
 
     # -- reports -------------------------------------------------------------------------------------
     def apply(self, report: ExecReport | CancelReject) -> bool:

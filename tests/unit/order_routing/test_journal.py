@@ -300,7 +300,7 @@ def test_a_full_disk_loses_no_record_sends_no_new_order_and_catches_up_in_order(
     assert during["unwritten"] == during["oms_unwritten"] > 0
     # the venue's ack was applied; the new order and the replace never left; the cancel did
     assert during["o-2"] == ("REJECTED", "REJECTED")
-    assert during["replace_error"].startswith("replace o-1r of o-1 not sent: JOURNAL_UNAVAILABLE")
+    assert during["replace_error"].startswith("replace o-1r of o-1 could not be sent: JOURNAL_UNAVAILABLE")
     assert during["sent"] == ["OrderIntent:o-1", "CancelRequest:o-1c"]
     assert during["statuses"] == {"o-1": "PENDING_CANCEL", "o-1r": "REJECTED"}
     # the disk back: the records first, then the next order (RecordingRoute checks it is on disk)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +20,7 @@ from collections import Counter
 
 import pytest
 from support.exchange_process import die_with_parent, fix_fields, start_exchange
+from support.full_disk import limit_file_size
 
 from order_routing.journal import read_journal
 from order_routing.oms import OrderManager
@@ -86,8 +85,7 @@ def test_a_full_journal_disk_then_kill_9_loses_no_fill(tmp_path):
 
         def full_disk() -> None:
             die_with_parent()
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # ignored stays ignored across exec
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+            limit_file_size(size)
 
         cmd = [sys.executable, "-m", "tradelake.cli", "oms", "recover", "--no-ship", "--json"]
         recover = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,

@@ -6,14 +6,13 @@ import datetime
 import json
 import math
 import multiprocessing
-import resource
-import signal
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from support.full_disk import limit_file_size
 
 from intelligence.domain import OrderIntent
 from order_routing.events import ExecReport, OrderError
@@ -259,7 +258,6 @@ def in_child(fn: Callable[[], Any]) -> Any:
 
 
 def _fill_the_disk_then_free_it(directory) -> dict[str, Any]:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the kernel's signal for the limit: an error instead
     journal = Journal(directory)
     tailed: list[int] = []
     journal.add_tail(lambda record: tailed.append(record[0]))
@@ -269,7 +267,7 @@ def _fill_the_disk_then_free_it(directory) -> dict[str, Any]:
     oms.submit(OrderIntent(1, "AAPL", "o-1", "B", 100.0, "LMT", 10.0))
     on_disk = journal.path.read_bytes()
     # the next record gets 40 bytes of its line onto the file, then the disk is full
-    resource.setrlimit(resource.RLIMIT_FSIZE, (len(on_disk) + 40, resource.RLIM_INFINITY))
+    limit_file_size(len(on_disk) + 40)
     oms.apply(ExecReport(ts=2, symbol="AAPL", exec_id="e-1", cl_ord_id="o-1", exec_type="NEW",
                          order_status="NEW", side="B", leaves_qty=100.0))
     rejected = oms.submit(OrderIntent(3, "AAPL", "o-2", "B", 10.0, "LMT", 10.0))
@@ -284,7 +282,7 @@ def _fill_the_disk_then_free_it(directory) -> dict[str, Any]:
               "sent": [type(s).__name__ + ":" + s.cl_ord_id for s in route.sent],
               "o-2": (rejected.status, oms.order("o-2").status), "replace_error": replace_error,
               "statuses": {c: oms.order(c).status for c in ("o-1", "o-1r")}}
-    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    limit_file_size(None)
     oms.submit(OrderIntent(4, "AAPL", "o-3", "S", 5.0, "LMT", 11.0))  # the disk is back
     after = {"seq": journal.seq, "unwritten": journal.unwritten, "tailed": list(tailed),
              "sent": [type(s).__name__ + ":" + s.cl_ord_id for s in route.sent], "state": oms.state()}
@@ -316,13 +314,12 @@ def test_a_full_disk_loses_no_record_sends_no_new_order_and_catches_up_in_order(
 
 
 def _a_tail_fails_while_catching_up(directory) -> list[int]:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     journal = Journal(directory)
     journal.on_order({"cl_ord_id": "a", "status": "PENDING_NEW"})
-    resource.setrlimit(resource.RLIMIT_FSIZE, (journal.path.stat().st_size, resource.RLIM_INFINITY))
+    limit_file_size(journal.path.stat().st_size)
     journal.on_order({"cl_ord_id": "b", "status": "PENDING_NEW"})  # kept in memory
     journal.on_order({"cl_ord_id": "c", "status": "PENDING_NEW"})
-    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    limit_file_size(None)
     calls = []
 
     def flaky_tail(record) -> None:

@@ -11,7 +11,11 @@ Quirks of the quickfix-ssl 1.15.1 bindings both sides work around:
 - one global session registry per process: two live initiators for one session ID corrupt it;
 - there is no NonStopSession: sessions are weekly (Sunday 00:00 to Saturday 23:59:59 UTC), the
   only time QuickFIX resets sequence numbers by itself;
-- QuickFIX stores and logs the Logon with its Password (554) in clear: ``scrub_passwords``.
+- QuickFIX stores and logs the Logon with its Password (554) in clear: ``scrub_passwords``;
+- ``Session.send`` returns False, and sends nothing, when its FileStore cannot write the message
+  (a full disk), and every later send fails too, even once the disk has room (stdio's error flag
+  stays set) until the store is reopened: ``send_fix``. The FileLog has no such return: QuickFIX's
+  message and event logs stop at their first failed write until the session is created again.
 
 Fast path: a message is built as one FIX string and parsed by QuickFIX in one call (a SWIG
 ``setField`` costs ~2 us each, the whole string ~8 us); one is read with one ``toString`` and
@@ -21,6 +25,8 @@ Fast path: a message is built as one FIX string and parsed by QuickFIX in one ca
 from __future__ import annotations
 
 import calendar
+import logging
+import os
 import re
 import signal
 import sys
@@ -32,6 +38,8 @@ from types import ModuleType
 
 BEGIN_STRING = "FIX.4.4"
 SOH = "\x01"
+log = logging.getLogger(__name__)
+STORE_FILES = ("body", "header", "seqnums", "session")  # a FileStore's files: <prefix>.<name>
 
 
 class FixSetupError(RuntimeError):
@@ -107,6 +115,26 @@ def parse_timestamp(value: str) -> int:
     ns = day + (int(value[9:11]) * 3600 + int(value[12:14]) * 60 + int(value[15:17])) * 1_000_000_000
     frac = value[18:]
     return ns + int(frac) * 10 ** (9 - len(frac)) if frac else ns
+
+
+def send_fix(fix: ModuleType, session, message: str, store_prefix: Path) -> bool:
+    """Send one FIX string on a QuickFIX session; False if QuickFIX refused it. QuickFIX writes a
+    message to its FileStore before the socket, so a refusal means nothing went out and no sequence
+    number was used: the message can be tried again. After a refusal the store is reopened
+    (``Session.refresh``: its files are opened again and the sequence numbers read back from disk),
+    which clears the failed write, and the message is tried once more: a disk that has room again
+    sends it. ``store_prefix``: the store's files without the suffix (``<FileStorePath>/<session>``).
+    """
+    if session.send(fix.Message(message, False)):
+        return True
+    # A C++ exception from refresh() (a store file it cannot open) ends the process: check first.
+    if not all(os.access(f"{store_prefix}.{name}", os.R_OK | os.W_OK) for name in STORE_FILES):
+        return False
+    session.refresh()
+    if not session.send(fix.Message(message, False)):
+        return False
+    log.warning("QuickFIX's store %s refused a message; reopened, it took it", store_prefix)
+    return True
 
 
 def fields(raw: str) -> dict[str, str]:

@@ -3,10 +3,13 @@
 Sequence numbers and sent messages live in a FileStore under ``<var_dir>/<routing.fix.store_dir>``
 (message and event logs beside it, in ``log/``), so a restart logs on where it left off and the
 venue resends what we missed (PossDupFlag 43=Y). Resent reports are passed on like any other: the
-OMS is idempotent by ExecID, so nothing is lost and nothing is counted twice.
+OMS is idempotent by ExecID, so nothing is lost and nothing is counted twice. A message QuickFIX
+cannot store (a full disk) is not sent: the send raises, once the store has been reopened and the
+message tried again (``fix_common.send_fix``); the store is also reopened at each logon.
 
 Fast path: messages are built and read as FIX strings (see ``fix_common``); nothing is logged
-per message (QuickFIX's message log is the audit trail). The password (554) is scrubbed from
+per message (QuickFIX's message log has them all while its disk has room; the OMS's journal is
+the record). The password (554) is scrubbed from
 QuickFIX's store and log after each logon. The quickfix binding quirks worked around here are
 listed in ``order_routing.fix_common``.
 """
@@ -45,6 +48,7 @@ from order_routing.fix_common import (
     num,
     parse_timestamp,
     scrub_passwords,
+    send_fix,
     utc_timestamp,
     write_settings,
 )
@@ -97,7 +101,9 @@ class FixRoute:
         self._secret_files = {self.store_dir / f"{self._name}.body": 0,
                               self.store_dir / "log" / f"{self._name}.messages.current.log": 0}
         self._acct = f"1={account}{SOH}" if account else ""
-        self.counts = {"sent": 0, "reports": 0, "resent_reports": 0, "bad_reports": 0, "handler_errors": 0}
+        self._store_prefix = self.store_dir / self._name
+        self.counts = {"sent": 0, "reports": 0, "resent_reports": 0, "bad_reports": 0, "handler_errors": 0,
+                       "store_refused": 0}
 
     # ----- Route
     def connect(self, on_report: ReportHandler, timeout_s: float = 30.0) -> None:
@@ -123,7 +129,9 @@ class FixRoute:
         try:
             defaults = common_settings(self.store_dir, cfg.heartbeat_s) | {
                 "ConnectionType": "initiator", "ReconnectInterval": RECONNECT_S, "LogonTimeout": 10,
-                "ResetOnLogon": "Y" if cfg.reset_on_logon else "N"}
+                "ResetOnLogon": "Y" if cfg.reset_on_logon else "N",
+                # reopen the store at each logon: one left in error by a full disk logs on again
+                "RefreshOnLogon": "Y"}
             settings = write_settings(self.store_dir / "initiator.cfg", defaults, [session])
             self._initiator = fix.SocketInitiator(self._app, fix.FileStoreFactory(settings), settings,
                                                   fix.FileLogFactory(settings))
@@ -189,7 +197,11 @@ class FixRoute:
             session = self._session
             if session is None or not self._logged_on.is_set():
                 raise FixRouteError(f"FIX session {self._key} is not logged on")
-            session.send(self._fix.Message(f"{self._head[msg_type]}{body}10=000{SOH}", False))
+            message = f"{self._head[msg_type]}{body}10=000{SOH}"
+            if not send_fix(self._fix, session, message, self._store_prefix):
+                self.counts["store_refused"] += 1
+                raise FixRouteError(f"QuickFIX did not send the message on {self._key}: its store under "
+                                    f"{self.store_dir} cannot be written (disk full?); nothing went out")
             self.counts["sent"] += 1
 
     def _stop(self) -> None:

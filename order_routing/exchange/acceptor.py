@@ -36,6 +36,7 @@ from order_routing.fix_common import (
     fields,
     load_quickfix,
     scrub_passwords,
+    send_fix,
     write_settings,
 )
 
@@ -95,7 +96,7 @@ class SimExchange:
         fix = self._fix
         defaults = common_settings(self.store_dir, 30) | {
             "ConnectionType": "acceptor", "SocketAcceptPort": self.port, "SocketReuseAddress": "Y",
-            "ResetOnLogon": "N", "RefreshOnLogon": "N"}
+            "ResetOnLogon": "N", "RefreshOnLogon": "Y"}  # a store a full disk left in error, reopened
         sessions = [{"BeginString": BEGIN_STRING, "SenderCompID": self.cfg.comp_id, "TargetCompID": c}
                     for c in self.clients]
         settings = write_settings(self.store_dir / "acceptor.cfg", defaults, sessions)
@@ -130,8 +131,11 @@ class SimExchange:
         # Sent even while the client is logged off: QuickFIX stores it and resends it on request.
         # Called under the venue lock; no session left means the exchange is stopping.
         session = self._sessions.get(key)
-        if session is not None:
-            session.send(self._fix.Message(message, False))
+        store = self.store_dir / f"{BEGIN_STRING}-{self.cfg.comp_id}-{key}"
+        if session is not None and not send_fix(self._fix, session, message, store):
+            self.venue.counts["reports_lost"] += 1
+            log.error("FIX %s: QuickFIX's store cannot be written (disk full?): report not sent, not "
+                      "stored for resend: %s", key, message.replace("\x01", "|"))
 
     # ----- marks
     def set_mark(self, symbol: str, price: float) -> None:

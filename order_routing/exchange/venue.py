@@ -59,7 +59,7 @@ class Venue:
         self._exec_n = self._order_n = 0
         self._orders: dict[tuple[str, str], tuple[Order, OrderBook] | None] = {}  # None: refused
         self.counts = dict.fromkeys(("orders", "fills", "rejects", "cancels", "replaces", "cancel_rejects",
-                                     "status", "resends_ignored", "marks"), 0)
+                                     "status", "resends_ignored", "marks", "reports_lost"), 0)
 
     def set_mark(self, symbol: str, price: float) -> None:
         """New mark for ``symbol`` (unknown symbols ignored); re-posts the market maker's quotes,

@@ -1,0 +1,63 @@
+"""QuickFIX's own store on a full disk: an order it cannot store is rejected, never left pending
+as if sent, and the route recovers by itself once there is room. A real ``tradelake exchange``
+process and the harness ``route_store_full.py`` (the OMS and our FixRoute in a process of their
+own, under a file size limit: RLIMIT_FSIZE, a real kernel refusal). No service stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.exchange_process import die_with_parent, fix_fields, start_exchange
+
+from tradelake.config import PROJECT_ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+HARNESS = Path(__file__).with_name("route_store_full.py")
+SENDER = "STOREFULL"
+
+
+def test_an_order_quickfix_cannot_store_is_rejected_and_the_route_recovers(tmp_path: Path) -> None:
+    (tmp_path / "exchange").mkdir()
+    exchange = start_exchange(tmp_path / "exchange", symbols={"AAPL": 100.0}, clients=[SENDER])
+    try:
+        run = subprocess.run([sys.executable, str(HARNESS), "--port", str(exchange.port), "--var-dir",
+                              str(tmp_path / "route")], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=150, preexec_fn=die_with_parent,
+                             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "tests")})
+        assert run.returncode == 0, run.stderr[-3000:]
+        out = json.loads(run.stdout.strip().splitlines()[-1])
+        summary = exchange.stop()
+    finally:
+        if exchange.proc.poll() is None:
+            exchange.proc.kill()
+    # with room: sent and filled
+    assert out["m1"] == "FILLED"
+    # the store refuses the next message: the order is rejected with the reason, not left
+    # PENDING_NEW as if sent; the cancel is refused and L keeps its status
+    assert out["m2"] == "REJECTED"
+    assert out["m2_text"].startswith("SEND_FAILED: QuickFIX did not send the message"), out["m2_text"]
+    assert "could not be sent: SEND_FAILED: QuickFIX did not send" in out["cancel_during"]
+    assert out["l_after_cancel_during"] == "NEW"
+    assert out["refused_after_m2b"] == 2
+    # room again, the session still up: the send reopens QuickFIX's store (its failed write
+    # would otherwise refuse every later message) and the order goes out
+    assert out["m2b"] == "FILLED"
+    # logged out while full (no heartbeat could be stored): refused, not queued for later
+    assert out["m3"] == "REJECTED"
+    assert "is not logged on" in out["m3_text"], out["m3_text"]
+    # room again: the route logs on by itself (its store reopened at logon) and sends
+    assert out["m4"] == "FILLED"
+    assert out["cancel_after"] is None
+    assert out["statuses"] == {"L": "CANCELED", "M1": "FILLED", "M2": "REJECTED", "M2b": "FILLED",
+                               "M3": "REJECTED", "M4": "FILLED"}
+    # what the exchange received from us, from its own FIX log: nothing refused ever arrived
+    log = exchange.message_log(SENDER).read_text().splitlines()
+    received = [f["11"] for f in map(fix_fields, log) if f.get("49") == SENDER and f.get("35") in ("D", "F")]
+    assert received == ["L", "M1", "M2b", "M4", "L-c2"]
+    assert summary["reports_lost"] == 0

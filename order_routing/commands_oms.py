@@ -241,13 +241,14 @@ class _StatusLine:
         self.tty = sys.stderr.isatty()
 
     def text(self) -> str:
-        oms, pnl = self.router.oms, self.router.oms.pnl()
+        oms, pnl, ex = self.router.oms, self.router.oms.pnl(), self.execution
         kill = "KILLED" if self.router.kill_switch.engaged else "ok"
         unwritten = self.router.journal.unwritten
         journal = f" | JOURNAL FAILING: {unwritten:,} record(s) not on disk" if unwritten else ""
         return (
-            f"route: events {self.source.events:,} | orders {self.execution.submitted:,} "
-            f"(risk-rejected {self.execution.rejected:,}) | fills {self.execution.fills:,} | "
+            f"route: events {self.source.events:,} | orders {ex.submitted:,} "
+            f"(risk-rejected {ex.risk_rejected:,}, not sent {ex.rejected - ex.risk_rejected:,}) | "
+            f"fills {ex.fills:,} | "
             f"open {len(oms.open_orders())} | pnl {pnl['total']:,.2f} | kill switch {kill}{journal}"
         )
 

@@ -40,6 +40,7 @@ class OmsExecution:
         self.prefix = run_prefix or f"R{time.time_ns() // 1_000_000:x}-"
         self._reports: collections.deque = collections.deque()  # appended on the route's thread
         self.submitted = self.rejected = self.fills = 0
+        self.risk_rejected = 0  # of ``rejected``, by pre-trade risk; the rest never left (journal, route)
         self.latencies_ms: list[float] = []  # tick -> order, when the source says when its tick was sent
         self.source = None  # set by events(): a source with ``last_message_ms`` (Kafka timestamp)
         router.oms.subscribe(self)
@@ -82,6 +83,8 @@ class OmsExecution:
         pass
 
     def on_execution(self, report: ExecReport) -> None:
+        if report.venue == "RISK":  # only ever inside submit(), on the submitting thread
+            self.risk_rejected += 1
         self._reports.append(report)
 
     # -- engine thread ------------------------------------------------------------------------------

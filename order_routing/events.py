@@ -9,6 +9,9 @@
   the FIX route and the IB route both turn their venue's messages into these. Its fields are the
   canonical EXECUTION row (``tradelake/schemas.py``). A refused cancel is a ``CancelReject``
   (FIX 35=9). A risk reject is an ExecReport too (exec_type REJECTED, venue RISK, text = reason).
+  A message of ours the venue refused unread (a FIX session Reject 35=3 or BusinessMessageReject
+  35=j) is a ``RequestReject``: the OMS turns it into the order's REJECTED report, or a cancel
+  reject for a cancel or replace.
 - A ``Route`` is what the OMS sends through; reports come back through the callback given to
   ``connect`` (on the route's own thread).
 """
@@ -207,7 +210,24 @@ class CancelReject:
             raise OrderError(f"response_to must be CANCEL or REPLACE, got {self.response_to!r}")
 
 
-ReportHandler = Callable[[ExecReport | CancelReject], None]
+@dataclass(frozen=True, slots=True)
+class RequestReject:
+    """The venue refused one of our requests without acting on it (FIX session Reject 35=3, or
+    BusinessMessageReject 35=j): ``cl_ord_id`` is the request's own ClOrdID (a new order's, or a
+    cancel's or replace's); ``text`` says why."""
+
+    ts: int
+    cl_ord_id: str
+    text: str
+    venue: str = "SIM"
+
+    def __post_init__(self) -> None:
+        for name in ("cl_ord_id", "text", "venue"):
+            _text(name, getattr(self, name))
+
+
+Report = ExecReport | CancelReject | RequestReject
+ReportHandler = Callable[[Report], None]
 
 
 class Route(Protocol):

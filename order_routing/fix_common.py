@@ -137,6 +137,25 @@ def send_fix(fix: ModuleType, session, message: str, store_prefix: Path) -> bool
     return True
 
 
+def stored_message(store_prefix: Path, seq: int) -> str | None:
+    """The message QuickFIX's FileStore holds as our outgoing ``seq`` (the last one stored under that
+    number), or None. The ``.header`` file lists ``seq,offset,size`` entries for the ``.body``."""
+    try:
+        entries = Path(f"{store_prefix}.header").read_text().split()
+        found = None
+        for entry in entries:
+            number, offset, size = entry.split(",")
+            if int(number) == seq:
+                found = int(offset), int(size)
+        if found is None:
+            return None
+        with open(f"{store_prefix}.body", "rb") as body:
+            body.seek(found[0])
+            return body.read(found[1]).decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+
+
 def fields(raw: str) -> dict[str, str]:
     """tag -> value of a FIX message string (tags as strings: no int conversion on the hot path)."""
     return {tag: value for tag, _, value in (item.partition("=") for item in raw[:-1].split(SOH))}

@@ -38,6 +38,7 @@ from order_routing.events import (
     OrderIntent,
     ReplaceRequest,
     ReportHandler,
+    RequestReject,
 )
 from order_routing.fix_common import (
     BEGIN_STRING,
@@ -49,6 +50,7 @@ from order_routing.fix_common import (
     parse_timestamp,
     scrub_passwords,
     send_fix,
+    stored_message,
     utc_timestamp,
     write_settings,
 )
@@ -241,6 +243,10 @@ class FixRoute:
                 ts = d.get("60") or d["52"]
                 report = CancelReject(parse_timestamp(ts), d["11"], d["41"], ORD_STATUS_BY_FIX[d["39"]],
                                       "CANCEL" if d.get("434") == "1" else "REPLACE", d.get("58"), self.venue)
+            elif msg_type in ("3", "j"):
+                report = self._request_reject(d, raw)
+                if report is None:
+                    return
             else:
                 log.warning("FIX %s: ignoring message type %s", self._key, msg_type)
                 return
@@ -256,6 +262,29 @@ class FixRoute:
         except Exception:  # QuickFIX counts the message as received: keep it in the log at least
             self.counts["handler_errors"] += 1
             log.exception("FIX %s: report handler failed on %s", self._key, raw.replace(SOH, "|"))
+
+    def _request_reject(self, d: dict[str, str], raw: str) -> RequestReject | None:
+        """A session Reject (35=3) or BusinessMessageReject (35=j) of one of our orders, cancels or
+        replaces, as the OMS's ``RequestReject``; None (logged) when it refers to another message.
+        The refused message is the one our store holds under RefSeqNum (45); a business reject of
+        a message no longer stored names it by BusinessRejectRefID (379) and RefMsgType (372)."""
+        session_level = d["35"] == "3"
+        ref_seq = d.get("45", "")
+        stored = stored_message(self._store_prefix, int(ref_seq)) if ref_seq.isdigit() else None
+        ref = fields(stored) if stored else {}
+        ref_type, cid = ref.get("35"), ref.get("11")
+        if cid is None and not session_level:
+            ref_type, cid = d.get("372"), d.get("379")
+        what = "session-level reject" if session_level else "business reject"
+        log.warning("FIX %s: %s of our message %s (%s %s): %s", self._key, what, ref_seq or "?",
+                    ref_type, cid, raw.replace(SOH, "|"))
+        if ref_type not in ("D", "F", "G") or not cid:
+            return None
+        tag = f"tag {d['371']}, " if "371" in d else ""
+        reason = f"{tag}reason {d.get('373' if session_level else '380')}"
+        kind = "SESSION_REJECT" if session_level else "BUSINESS_REJECT"
+        ts = parse_timestamp(d["52"]) if "52" in d else time.time_ns()
+        return RequestReject(ts, cid, f"{kind}: {d.get('58') or 'no text'} ({reason})", self.venue)
 
     def _exec_report(self, d: dict[str, str]) -> ExecReport:
         get = d.get
@@ -339,12 +368,11 @@ def _application_class(fix: ModuleType) -> type:
 
         def fromAdmin(self, message, sid) -> None:  # noqa: N802
             try:
-                if message.getHeader().getField(35) in ("5", "3"):
-                    text = message.getField(58) if message.isSetField(58) else ""
-                    if message.getHeader().getField(35) == "5":
-                        self.route._logout_text = text
-                    else:
-                        log.warning("FIX %s: session-level reject: %s", sid.toString(), text)
+                msg_type = message.getHeader().getField(35)
+                if msg_type == "5":
+                    self.route._logout_text = message.getField(58) if message.isSetField(58) else ""
+                elif msg_type == "3":  # refused at the session level: maybe one of our orders
+                    self.route._on_app(message.toString())
             except Exception:
                 log.exception("FIX fromAdmin")
 

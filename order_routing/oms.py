@@ -46,6 +46,8 @@ from order_routing.events import (
     ExecReport,
     OrderError,
     ReplaceRequest,
+    Report,
+    RequestReject,
     Route,
 )
 from order_routing.positions import Order, Position, pnl_summary
@@ -96,11 +98,12 @@ class OrderManager:
         self.clock = clock
         self.venue = getattr(route, "venue", None) or venue
         self.orders: dict[str, Order] = {}
-        self.anomalies: list[tuple[ExecReport | CancelReject, str]] = []
+        self.anomalies: list[tuple[Report, str]] = []
         self.exec_ids: set[str] = set()  # every applied report's ExecID (idempotence)
         self.marks: dict[str, float] = {}
         self._positions: dict[str, Position] = {}
         self._requests: dict[str, str] = {}  # cancel/replace request ClOrdID -> the order it acts on
+        self._prior: dict[str, str] = {}  # cancel/replace request ClOrdID -> the order's status before it
         self._on_order: list[Callable[[dict[str, Any]], None]] = []
         self._on_execution: list[Callable[[ExecReport], None]] = []
         self._write_ahead: list[Any] = []  # listeners with an ``unwritten`` count (the journal)
@@ -191,7 +194,7 @@ class OrderManager:
             order = self._live(cl_ord_id, "PENDING_CANCEL")
             rid = self._request_id(request_id)
             request = CancelRequest(rid, cl_ord_id, order.symbol, order.side, order.quantity)
-            prior = order.status
+            prior = self._prior[rid] = order.status
             self._requests[rid] = cl_ord_id
             self._move(order, "PENDING_CANCEL", self.clock())
             self._emit_order(order)
@@ -223,7 +226,7 @@ class OrderManager:
                         time_in_force=order.time_in_force, strategy_id=order.strategy_id,
                         account=order.account, ts=ts)
             new.replaces = cl_ord_id
-            prior = order.status
+            prior = self._prior[rid] = order.status
             self.orders[rid] = new
             self._requests[rid] = cl_ord_id
             self._move(order, "PENDING_REPLACE", ts)
@@ -278,11 +281,13 @@ class OrderManager:
                          f"{text}") from cause
 
     # -- reports -------------------------------------------------------------------------------------
-    def apply(self, report: ExecReport | CancelReject) -> bool:
+    def apply(self, report: Report) -> bool:
         """Apply a venue report; False if it changed nothing (a duplicate, or an anomaly)."""
         with self._lock:
             if isinstance(report, CancelReject):
                 return self._cancel_reject(report)
+            if isinstance(report, RequestReject):
+                return self._request_reject(report)
             if report.exec_id in self.exec_ids:
                 return False
             if report.exec_type == "REPLACED":
@@ -430,7 +435,30 @@ class OrderManager:
             self._emit_order(repl)
         return changed or repl is not None
 
-    def _anomaly(self, report: ExecReport | CancelReject, reason: str) -> bool:
+    def _request_reject(self, reject: RequestReject) -> bool:
+        """A request the venue refused unread: a new order gets its REJECTED report; a cancel or
+        replace is undone as by the venue's cancel reject (the order back to its status before the
+        request, or, after a restart, to what its fills say)."""
+        cid = reject.cl_ord_id
+        target = self._requests.get(cid)
+        if target is not None:
+            order = self.orders[target]
+            status = order.status
+            if status in ("PENDING_CANCEL", "PENDING_REPLACE"):
+                status = self._prior.get(cid) or self._by_fills(order)
+            kind = "REPLACE" if cid in self.orders else "CANCEL"
+            return self._cancel_reject(CancelReject(reject.ts, cid, target, status, kind, reject.text,
+                                                    reject.venue))
+        order = self.orders.get(cid)
+        if order is None:
+            return self._anomaly(reject, f"{cid}: refused request for an unknown ClOrdID")
+        report = ExecReport(reject.ts, order.symbol, f"REJECT-{cid}", cid, "REJECTED", "REJECTED", order.side,
+                            venue=reject.venue, text=reject.text)
+        if report.exec_id in self.exec_ids:  # the venue's resend of the same reject
+            return False
+        return self.apply(report)
+
+    def _anomaly(self, report: Report, reason: str) -> bool:
         self.anomalies.append((report, reason))
         log.warning("report not applied: %s: %r", reason, report)
         return False

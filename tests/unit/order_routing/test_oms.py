@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from intelligence.domain import BUY, LIMIT, SELL, OrderIntent
 from ods.store import ORDER_TRANSITIONS
-from order_routing.events import CancelReject, CancelRequest, ExecReport, OrderError, ReplaceRequest
+from order_routing.events import (
+    CancelReject,
+    CancelRequest,
+    ExecReport,
+    OrderError,
+    ReplaceRequest,
+    RequestReject,
+)
 from order_routing.oms import OrderManager, RiskRejected
 from order_routing.risk import PreTradeRisk
 from tradelake.config import RiskConfig
@@ -323,6 +330,27 @@ def test_cancel_reject_returns_the_order_to_the_status_the_venue_states():
     assert rec.statuses(rid) == ["PENDING_NEW", "REJECTED"] and oms.working_qty("AAA") == 90.0
     bad = CancelReject(5, "C9", "O", "PENDING_NEW", "CANCEL")
     assert oms.apply(bad) is False and "ILLEGAL_TRANSITION" in oms.anomalies[-1][1]
+
+
+def test_a_request_the_venue_refused_unread_rejects_the_order_or_undoes_the_cancel_or_replace():
+    oms, rec = setup(RecordingRoute())
+    oms.submit(intent("N"))
+    refused = RequestReject(3, "N", "SESSION_REJECT: Required tag missing (tag 54, reason 1)", "SIM")
+    assert oms.apply(refused) is True
+    assert oms.order("N").status == "REJECTED" and rec.statuses("N") == ["PENDING_NEW", "REJECTED"]
+    rejected = [r for kind, r in rec.log if kind == "execution" and r.cl_ord_id == "N"]
+    assert [(r.exec_type, r.text, r.venue) for r in rejected] == [("REJECTED", refused.text, "SIM")]
+    assert oms.apply(refused) is False  # the venue's resend: nothing more
+    _order_in(oms, "PARTIALLY_FILLED")
+    oms.cancel("O", request_id="C1")
+    assert oms.apply(RequestReject(4, "C1", "BUSINESS_REJECT: not now (reason 4)")) is True
+    assert oms.order("O").status == "PARTIALLY_FILLED"
+    oms.replace("O", quantity=50, request_id="R1")
+    assert oms.apply(RequestReject(5, "R1", "SESSION_REJECT: bad (reason 5)")) is True
+    assert oms.order("O").status == "PARTIALLY_FILLED" and oms.order("R1").status == "REJECTED"
+    assert oms.working_qty("AAA") == 90.0
+    assert oms.apply(RequestReject(6, "X1", "SESSION_REJECT: ? (reason 1)")) is False
+    assert "unknown ClOrdID" in oms.anomalies[-1][1]
 
 
 def test_a_failed_cancel_send_puts_the_order_back_and_raises():

@@ -140,19 +140,18 @@ def send_fix(fix: ModuleType, session, message: str, store_prefix: Path) -> bool
 def stored_message(store_prefix: Path, seq: int) -> str | None:
     """The message QuickFIX's FileStore holds as our outgoing ``seq`` (the last one stored under that
     number), or None. The ``.header`` file lists ``seq,offset,size`` entries for the ``.body``."""
+    found = None
     try:
-        entries = Path(f"{store_prefix}.header").read_text().split()
-        found = None
-        for entry in entries:
-            number, offset, size = entry.split(",")
-            if int(number) == seq:
-                found = int(offset), int(size)
+        for entry in Path(f"{store_prefix}.header").read_text(errors="replace").split():
+            parts = entry.split(",")
+            if len(parts) == 3 and all(p.isdigit() for p in parts) and int(parts[0]) == seq:
+                found = int(parts[1]), int(parts[2])  # a later entry for the same number wins
         if found is None:
             return None
         with open(f"{store_prefix}.body", "rb") as body:
             body.seek(found[0])
             return body.read(found[1]).decode("utf-8", "replace")
-    except (OSError, ValueError):
+    except OSError:
         return None
 
 

@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from order_routing.fix_common import SOH, fields, parse_timestamp, utc_timestamp
+from order_routing.fix_common import SOH, fields, parse_timestamp, stored_message, utc_timestamp
 from order_routing.fix_route import _transact_ns
 
 UTC = datetime.UTC
@@ -59,3 +59,15 @@ def test_utc_timestamp_writes_milliseconds_and_moves_with_the_second() -> None:
 def test_fields_keeps_an_equals_sign_inside_a_value() -> None:
     raw = f"8=FIX.4.4{SOH}35=8{SOH}58=limit=10.5 refused{SOH}10=000{SOH}"
     assert fields(raw) == {"8": "FIX.4.4", "35": "8", "58": "limit=10.5 refused", "10": "000"}
+
+
+def test_stored_message_reads_the_last_entry_of_a_sequence_number_and_skips_torn_ones(tmp_path) -> None:
+    # QuickFIX's FileStore: '<seq>,<offset>,<size> ' entries in .header, the messages in .body; a
+    # message refused by a full disk can leave an entry whose number is stored again later
+    (tmp_path / "S.body").write_bytes(b"first-5|junk|second-5|seven")
+    (tmp_path / "S.header").write_text("5,0,7 5,13,8 7,22,5 9,4")
+    assert stored_message(tmp_path / "S", 5) == "second-5"
+    assert stored_message(tmp_path / "S", 7) == "seven"
+    assert stored_message(tmp_path / "S", 9) is None  # torn entry
+    assert stored_message(tmp_path / "S", 6) is None
+    assert stored_message(tmp_path / "missing", 5) is None

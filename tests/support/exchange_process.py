@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from order_routing.exchange.acceptor import port_in_use
+from support.full_disk import limit_file_size
 from tradelake.config import PROJECT_ROOT
 
 
@@ -65,8 +66,10 @@ class ExchangeProcess:
 
 
 def start_exchange(var_dir: Path, *, symbols: dict[str, float | None], clients: list[str],
-                   extra_env: dict[str, str] | None = None) -> ExchangeProcess:
-    """``symbols``: listed symbols and their seeded marks (None: no mark)."""
+                   extra_env: dict[str, str] | None = None,
+                   max_file_bytes: int | None = None) -> ExchangeProcess:
+    """``symbols``: listed symbols and their seeded marks (None: no mark). ``max_file_bytes``: the
+    exchange may not grow a file past that size, as on a full disk (``support.full_disk``)."""
     port = free_port()
     env = dict(os.environ, TRADELAKE_STACK__VAR_DIR=str(var_dir), **(extra_env or {}))
     cmd = [sys.executable, "-m", "tradelake.cli", "exchange", "--profile", "local", "--port", str(port),
@@ -76,8 +79,13 @@ def start_exchange(var_dir: Path, *, symbols: dict[str, float | None], clients: 
         if mark is not None:
             cmd += ["--mark", f"{symbol}={mark}"]
     stderr = (var_dir / "exchange.stderr").open("w")
+    def preexec() -> None:
+        die_with_parent()
+        if max_file_bytes is not None:
+            limit_file_size(max_file_bytes)
+
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            preexec_fn=die_with_parent)
+                            preexec_fn=preexec)
     deadline = time.monotonic() + 30
     while not port_in_use(port):
         assert proc.poll() is None, (var_dir / "exchange.stderr").read_text()

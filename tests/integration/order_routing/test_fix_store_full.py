@@ -9,12 +9,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from support.exchange_process import die_with_parent, fix_fields, start_exchange
 
-from tradelake.config import PROJECT_ROOT
+from intelligence.domain import BUY, MARKET, OrderIntent
+from order_routing.fix_route import FixRoute
+from order_routing.oms import OrderManager
+from tradelake.config import PROJECT_ROOT, FixSessionConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -61,3 +65,32 @@ def test_an_order_quickfix_cannot_store_is_rejected_and_the_route_recovers(tmp_p
     received = [f["11"] for f in map(fix_fields, log) if f.get("49") == SENDER and f.get("35") in ("D", "F")]
     assert received == ["L", "M1", "M2b", "M4", "L-c2"]
     assert summary["reports_lost"] == 0
+
+
+def test_a_report_the_exchange_cannot_store_is_logged_and_counted(tmp_path: Path) -> None:
+    # the exchange's QuickFIX may not grow a file past 6 kB: its message log fills first (QuickFIX
+    # says nothing), then its store refuses a report, which is then neither sent nor kept for resend
+    (tmp_path / "exchange").mkdir()
+    exchange = start_exchange(tmp_path / "exchange", symbols={"AAPL": 100.0}, clients=[SENDER],
+                              max_file_bytes=6000)
+    route = FixRoute(FixSessionConfig(port=exchange.port, sender_comp_id=SENDER, store_dir="fix/route"),
+                     tmp_path / "route")
+    oms = OrderManager(route, account=SENDER)
+    route.connect(oms.apply, 30)
+    try:
+        for i in range(100):  # one at a time, until the venue's answer does not come
+            cid = f"M{i}"
+            oms.submit(OrderIntent(time.time_ns(), "AAPL", cid, BUY, 1.0, MARKET))
+            deadline = time.monotonic() + 3
+            while oms.order(cid).status != "FILLED" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if oms.order(cid).status != "FILLED":
+                break
+    finally:
+        route.close()
+        summary = exchange.stop()
+    assert 0 < i < 99, "the exchange's store never refused a report"
+    assert summary["reports_lost"] >= 1 and summary["fills"] == i + 1
+    stderr = (tmp_path / "exchange" / "exchange.stderr").read_text()
+    assert "QuickFIX's store cannot be written (disk full?): report not sent" in stderr
+    assert f"|11={cid}|" in stderr  # the lost report is in the log, whole

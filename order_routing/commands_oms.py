@@ -247,7 +247,7 @@ class _StatusLine:
         journal = f" | JOURNAL FAILING: {unwritten:,} record(s) not on disk" if unwritten else ""
         return (
             f"route: events {self.source.events:,} | orders {ex.submitted:,} "
-            f"(risk-rejected {ex.risk_rejected:,}, not sent {ex.rejected - ex.risk_rejected:,}) | "
+            f"(risk-rejected {ex.risk_rejected:,}, not sent {ex.not_sent:,}) | "
             f"fills {ex.fills:,} | "
             f"open {len(oms.open_orders())} | pnl {pnl['total']:,.2f} | kill switch {kill}{journal}"
         )

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from intelligence.domain import BUY, SELL, Bar, Fill, OrderIntent, Quote
+from order_routing.oms import UNSENT_EXEC_ID_PREFIXES
 
 if TYPE_CHECKING:
     from intelligence.engine import Engine
@@ -40,7 +41,7 @@ class OmsExecution:
         self.prefix = run_prefix or f"R{time.time_ns() // 1_000_000:x}-"
         self._reports: collections.deque = collections.deque()  # appended on the route's thread
         self.submitted = self.rejected = self.fills = 0
-        self.risk_rejected = 0  # of ``rejected``, by pre-trade risk; the rest never left (journal, route)
+        self.risk_rejected = self.not_sent = 0  # orders refused by risk; orders that never left
         self.latencies_ms: list[float] = []  # tick -> order, when the source says when its tick was sent
         self.source = None  # set by events(): a source with ``last_message_ms`` (Kafka timestamp)
         router.oms.subscribe(self)
@@ -83,8 +84,11 @@ class OmsExecution:
         pass
 
     def on_execution(self, report: ExecReport) -> None:
-        if report.venue == "RISK":  # only ever inside submit(), on the submitting thread
-            self.risk_rejected += 1
+        if report.exec_type == "REJECTED":  # these two only ever inside submit(), on its thread
+            if report.venue == "RISK":
+                self.risk_rejected += 1
+            elif report.exec_id.startswith(UNSENT_EXEC_ID_PREFIXES):  # a failing journal or route
+                self.not_sent += 1
         self._reports.append(report)
 
     # -- engine thread ------------------------------------------------------------------------------

@@ -214,12 +214,14 @@ class CancelReject:
 class RequestReject:
     """The venue refused one of our requests without acting on it (FIX session Reject 35=3, or
     BusinessMessageReject 35=j): ``cl_ord_id`` is the request's own ClOrdID (a new order's, or a
-    cancel's or replace's); ``text`` says why."""
+    cancel's or replace's), ``orig_cl_ord_id`` the order a cancel or replace was for (FIX 41),
+    when known; ``text`` says why."""
 
     ts: int
     cl_ord_id: str
     text: str
     venue: str = "SIM"
+    orig_cl_ord_id: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("cl_ord_id", "text", "venue"):

@@ -14,8 +14,9 @@ Quirks of the quickfix-ssl 1.15.1 bindings both sides work around:
 - QuickFIX stores and logs the Logon with its Password (554) in clear: ``scrub_passwords``;
 - ``Session.send`` returns False, and sends nothing, when its FileStore cannot write the message
   (a full disk), and every later send fails too, even once the disk has room (stdio's error flag
-  stays set) until the store is reopened: ``send_fix``. The FileLog has no such return: QuickFIX's
-  message and event logs stop at their first failed write until the session is created again.
+  stays set), until the store is reopened; ``Session.refresh`` reopens it but ends the process
+  when it throws (a file it cannot open or rewrite): ``send_fix``. The FileLog has no such return:
+  QuickFIX's message and event logs stop at their first failed write until the process restarts.
 
 Fast path: a message is built as one FIX string and parsed by QuickFIX in one call (a SWIG
 ``setField`` costs ~2 us each, the whole string ~8 us); one is read with one ``toString`` and
@@ -25,8 +26,6 @@ Fast path: a message is built as one FIX string and parsed by QuickFIX in one ca
 from __future__ import annotations
 
 import calendar
-import logging
-import os
 import re
 import signal
 import sys
@@ -38,8 +37,6 @@ from types import ModuleType
 
 BEGIN_STRING = "FIX.4.4"
 SOH = "\x01"
-log = logging.getLogger(__name__)
-STORE_FILES = ("body", "header", "seqnums", "session")  # a FileStore's files: <prefix>.<name>
 
 
 class FixSetupError(RuntimeError):
@@ -117,42 +114,68 @@ def parse_timestamp(value: str) -> int:
     return ns + int(frac) * 10 ** (9 - len(frac)) if frac else ns
 
 
-def send_fix(fix: ModuleType, session, message: str, store_prefix: Path) -> bool:
+def send_fix(fix: ModuleType, session, message: str, *, disconnect: bool = True) -> bool:
     """Send one FIX string on a QuickFIX session; False if QuickFIX refused it. QuickFIX writes a
-    message to its FileStore before the socket, so a refusal means nothing went out and no sequence
-    number was used: the message can be tried again. After a refusal the store is reopened
-    (``Session.refresh``: its files are opened again and the sequence numbers read back from disk),
-    which clears the failed write, and the message is tried once more: a disk that has room again
-    sends it. ``store_prefix``: the store's files without the suffix (``<FileStorePath>/<session>``).
-    """
+    message to its FileStore before the socket, so a refused message never went out. The store may
+    be left half-written (the message stored, its sequence number not) and stays in error, so the
+    connection must be dropped (here, unless ``disconnect`` is False: the caller then does it
+    outside the locks QuickFIX's logout callback takes): QuickFIX reopens the store at the next
+    logon (``RefreshOnLogon=Y``, on its own thread, where a failure is caught and the logon tried
+    again later), reading the sequence numbers back from disk, so the refused message's number is
+    used again and the message is never resent."""
     if session.send(fix.Message(message, False)):
         return True
-    # A C++ exception from refresh() (a store file it cannot open) ends the process: check first.
-    if not all(os.access(f"{store_prefix}.{name}", os.R_OK | os.W_OK) for name in STORE_FILES):
-        return False
-    session.refresh()
-    if not session.send(fix.Message(message, False)):
-        return False
-    log.warning("QuickFIX's store %s refused a message; reopened, it took it", store_prefix)
-    return True
+    if disconnect:
+        session.disconnect()
+    return False
 
 
-def stored_message(store_prefix: Path, seq: int) -> str | None:
-    """The message QuickFIX's FileStore holds as our outgoing ``seq`` (the last one stored under that
-    number), or None. The ``.header`` file lists ``seq,offset,size`` entries for the ``.body``."""
-    found = None
-    try:
-        for entry in Path(f"{store_prefix}.header").read_text(errors="replace").split():
-            parts = entry.split(",")
-            if len(parts) == 3 and all(p.isdigit() for p in parts) and int(parts[0]) == seq:
-                found = int(parts[1]), int(parts[2])  # a later entry for the same number wins
-        if found is None:
+class SentMessages:
+    """Our messages in a QuickFIX FileStore, by sequence number: the ``.header``'s
+    ``seq,offset,size`` entries indexed as they are appended (each lookup reads only what is new;
+    a store reset starts over), the ``.body`` read on demand. ``store_prefix``: the store's files
+    without their suffix (``<FileStorePath>/<BeginString>-<Sender>-<Target>``)."""
+
+    def __init__(self, store_prefix: Path) -> None:
+        self.header, self.body = Path(f"{store_prefix}.header"), Path(f"{store_prefix}.body")
+        self._offsets: dict[int, tuple[int, int]] = {}
+        self._file: tuple[int, int] = (0, 0)  # (inode, bytes indexed) of the .header
+        self._tail = ""  # an entry not yet complete at the end of what was read
+
+    def get(self, seq: int) -> str | None:
+        """The message stored last under ``seq``, or None (not stored, or unreadable)."""
+        try:
+            self._index()
+            found = self._offsets.get(seq)
+            if found is None:
+                return None
+            with self.body.open("rb") as body:
+                body.seek(found[0])
+                data = body.read(found[1])
+        except OSError:
             return None
-        with open(f"{store_prefix}.body", "rb") as body:
-            body.seek(found[0])
-            return body.read(found[1]).decode("utf-8", "replace")
-    except OSError:
-        return None
+        message = data.decode("utf-8", "replace")
+        # a torn entry (a full disk) can point at something else: only the message itself will do
+        return message if len(data) == found[1] and f"{SOH}34={seq}{SOH}" in message else None
+
+    def _index(self) -> None:
+        stat = self.header.stat()
+        inode, done = self._file
+        if stat.st_ino != inode or stat.st_size < done:  # a new file: the store was reset
+            self._offsets.clear()
+            self._tail, done = "", 0
+        if stat.st_size > done:
+            with self.header.open("rb") as header:
+                header.seek(done)
+                chunk = header.read()
+            done += len(chunk)
+            entries = (self._tail + chunk.decode("ascii", "replace")).split(" ")
+            self._tail = entries.pop()
+            for entry in entries:
+                parts = entry.split(",")
+                if len(parts) == 3 and all(part.isdigit() for part in parts):
+                    self._offsets[int(parts[0])] = (int(parts[1]), int(parts[2]))  # the last one wins
+        self._file = (stat.st_ino, done)
 
 
 def fields(raw: str) -> dict[str, str]:

@@ -4,12 +4,12 @@ Sequence numbers and sent messages live in a FileStore under ``<var_dir>/<routin
 (message and event logs beside it, in ``log/``), so a restart logs on where it left off and the
 venue resends what we missed (PossDupFlag 43=Y). Resent reports are passed on like any other: the
 OMS is idempotent by ExecID, so nothing is lost and nothing is counted twice. A message QuickFIX
-cannot store (a full disk) is not sent: the send raises, once the store has been reopened and the
-message tried again (``fix_common.send_fix``); the store is also reopened at each logon.
+cannot store (a full disk) is not sent: the send raises, and the connection is dropped so that
+QuickFIX reopens its store at the next logon (``fix_common.send_fix``).
 
 Fast path: messages are built and read as FIX strings (see ``fix_common``); nothing is logged
-per message (QuickFIX's message log has them all while its disk has room; the OMS's journal is
-the record). The password (554) is scrubbed from
+per message. QuickFIX's message log has them all until a write to it fails (it then stays silent
+until the process restarts); the OMS's journal is the record. The password (554) is scrubbed from
 QuickFIX's store and log after each logon. The quickfix binding quirks worked around here are
 listed in ``order_routing.fix_common``.
 """
@@ -43,6 +43,7 @@ from order_routing.events import (
 from order_routing.fix_common import (
     BEGIN_STRING,
     SOH,
+    SentMessages,
     common_settings,
     fields,
     load_quickfix,
@@ -50,7 +51,6 @@ from order_routing.fix_common import (
     parse_timestamp,
     scrub_passwords,
     send_fix,
-    stored_message,
     utc_timestamp,
     write_settings,
 )
@@ -103,7 +103,7 @@ class FixRoute:
         self._secret_files = {self.store_dir / f"{self._name}.body": 0,
                               self.store_dir / "log" / f"{self._name}.messages.current.log": 0}
         self._acct = f"1={account}{SOH}" if account else ""
-        self._store_prefix = self.store_dir / self._name
+        self._sent = SentMessages(self.store_dir / self._name)  # to find what a venue's reject refers to
         self.counts = {"sent": 0, "reports": 0, "resent_reports": 0, "bad_reports": 0, "handler_errors": 0,
                        "store_refused": 0}
 
@@ -199,11 +199,11 @@ class FixRoute:
             session = self._session
             if session is None or not self._logged_on.is_set():
                 raise FixRouteError(f"FIX session {self._key} is not logged on")
-            message = f"{self._head[msg_type]}{body}10=000{SOH}"
-            if not send_fix(self._fix, session, message, self._store_prefix):
+            if not send_fix(self._fix, session, f"{self._head[msg_type]}{body}10=000{SOH}"):
                 self.counts["store_refused"] += 1
                 raise FixRouteError(f"QuickFIX did not send the message on {self._key}: its store under "
-                                    f"{self.store_dir} cannot be written (disk full?); nothing went out")
+                                    f"{self.store_dir} cannot be written (disk full?); nothing went out, "
+                                    f"the connection is dropped and logs on again with the store reopened")
             self.counts["sent"] += 1
 
     def _stop(self) -> None:
@@ -270,9 +270,9 @@ class FixRoute:
         a message no longer stored names it by BusinessRejectRefID (379) and RefMsgType (372)."""
         session_level = d["35"] == "3"
         ref_seq = d.get("45", "")
-        stored = stored_message(self._store_prefix, int(ref_seq)) if ref_seq.isdigit() else None
+        stored = self._sent.get(int(ref_seq)) if ref_seq.isdigit() else None
         ref = fields(stored) if stored else {}
-        ref_type, cid = ref.get("35"), ref.get("11")
+        ref_type, cid, orig = ref.get("35"), ref.get("11"), ref.get("41")
         if cid is None and not session_level:
             ref_type, cid = d.get("372"), d.get("379")
         what = "session-level reject" if session_level else "business reject"
@@ -284,7 +284,7 @@ class FixRoute:
         reason = f"{tag}reason {d.get('373' if session_level else '380')}"
         kind = "SESSION_REJECT" if session_level else "BUSINESS_REJECT"
         ts = parse_timestamp(d["52"]) if "52" in d else time.time_ns()
-        return RequestReject(ts, cid, f"{kind}: {d.get('58') or 'no text'} ({reason})", self.venue)
+        return RequestReject(ts, cid, f"{kind}: {d.get('58') or 'no text'} ({reason})", self.venue, orig)
 
     def _exec_report(self, d: dict[str, str]) -> ExecReport:
         get = d.get

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 EPSILON = 1e-9  # quantities closer than this are equal (float fills)
 _EXEC_FIELDS = tuple(f.name for f in dataclasses.fields(ExecReport))
 _LIVE_FROM_PENDING_NEW = ORDER_TRANSITIONS["PENDING_NEW"]
+# The ExecID prefixes of the REJECTED report of a new order that never left (``_reject_unsent``)
+UNSENT_EXEC_ID_PREFIXES = ("JOURNAL-", "SEND-")
 _REPLACED_STATUS = ("REPLACED", "PENDING_REPLACE", "PENDING_NEW")  # not the replacement's own status
 
 
@@ -103,7 +105,6 @@ class OrderManager:
         self.marks: dict[str, float] = {}
         self._positions: dict[str, Position] = {}
         self._requests: dict[str, str] = {}  # cancel/replace request ClOrdID -> the order it acts on
-        self._prior: dict[str, str] = {}  # cancel/replace request ClOrdID -> the order's status before it
         self._on_order: list[Callable[[dict[str, Any]], None]] = []
         self._on_execution: list[Callable[[ExecReport], None]] = []
         self._write_ahead: list[Any] = []  # listeners with an ``unwritten`` count (the journal)
@@ -194,7 +195,7 @@ class OrderManager:
             order = self._live(cl_ord_id, "PENDING_CANCEL")
             rid = self._request_id(request_id)
             request = CancelRequest(rid, cl_ord_id, order.symbol, order.side, order.quantity)
-            prior = self._prior[rid] = order.status
+            prior = order.status
             self._requests[rid] = cl_ord_id
             self._move(order, "PENDING_CANCEL", self.clock())
             self._emit_order(order)
@@ -226,7 +227,7 @@ class OrderManager:
                         time_in_force=order.time_in_force, strategy_id=order.strategy_id,
                         account=order.account, ts=ts)
             new.replaces = cl_ord_id
-            prior = self._prior[rid] = order.status
+            prior = order.status
             self.orders[rid] = new
             self._requests[rid] = cl_ord_id
             self._move(order, "PENDING_REPLACE", ts)
@@ -436,27 +437,33 @@ class OrderManager:
         return changed or repl is not None
 
     def _request_reject(self, reject: RequestReject) -> bool:
-        """A request the venue refused unread: a new order gets its REJECTED report; a cancel or
-        replace is undone as by the venue's cancel reject (the order back to its status before the
-        request, or, after a restart, to what its fills say)."""
+        """A request the venue refused unread. A new order still PENDING_NEW gets its REJECTED
+        report; a cancel or replace still pending is undone as by the venue's cancel reject, the
+        order back to what its fills say (NEW, PARTIALLY_FILLED or FILLED: fills may have come in
+        while the request was pending). Anything else is a resent or stale reject: logged, no change."""
         cid = reject.cl_ord_id
-        target = self._requests.get(cid)
-        if target is not None:
-            order = self.orders[target]
-            status = order.status
-            if status in ("PENDING_CANCEL", "PENDING_REPLACE"):
-                status = self._prior.get(cid) or self._by_fills(order)
-            kind = "REPLACE" if cid in self.orders else "CANCEL"
-            return self._cancel_reject(CancelReject(reject.ts, cid, target, status, kind, reject.text,
+        target = self._requests.get(cid) or reject.orig_cl_ord_id  # after a restart: only the latter
+        order = self.orders.get(target) if target is not None else None
+        if order is not None:
+            replacement = self.orders.get(cid)
+            if replacement is not None:
+                pending = replacement.status == "PENDING_NEW"
+            else:
+                pending = order.status == "PENDING_CANCEL"
+            if not pending:
+                log.info("refused request %s of %s no longer pending: %s", cid, target, reject.text)
+                return False
+            return self._cancel_reject(CancelReject(reject.ts, cid, target, self._by_fills(order),
+                                                    "REPLACE" if replacement else "CANCEL", reject.text,
                                                     reject.venue))
         order = self.orders.get(cid)
         if order is None:
             return self._anomaly(reject, f"{cid}: refused request for an unknown ClOrdID")
-        report = ExecReport(reject.ts, order.symbol, f"REJECT-{cid}", cid, "REJECTED", "REJECTED", order.side,
-                            venue=reject.venue, text=reject.text)
-        if report.exec_id in self.exec_ids:  # the venue's resend of the same reject
+        if order.status != "PENDING_NEW":  # a resend of the reject, or of a message the venue already has
+            log.info("refused request %s: order already %s: %s", cid, order.status, reject.text)
             return False
-        return self.apply(report)
+        return self.apply(ExecReport(reject.ts, order.symbol, f"REJECT-{cid}", cid, "REJECTED", "REJECTED",
+                                     order.side, venue=reject.venue, text=reject.text))
 
     def _anomaly(self, report: Report, reason: str) -> bool:
         self.anomalies.append((report, reason))

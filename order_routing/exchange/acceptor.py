@@ -131,11 +131,20 @@ class SimExchange:
         # Sent even while the client is logged off: QuickFIX stores it and resends it on request.
         # Called under the venue lock; no session left means the exchange is stopping.
         session = self._sessions.get(key)
-        store = self.store_dir / f"{BEGIN_STRING}-{self.cfg.comp_id}-{key}"
-        if session is not None and not send_fix(self._fix, session, message, store):
+        if session is not None and not send_fix(self._fix, session, message, disconnect=False):
             self.venue.counts["reports_lost"] += 1
             log.error("FIX %s: QuickFIX's store cannot be written (disk full?): report not sent, not "
-                      "stored for resend: %s", key, message.replace("\x01", "|"))
+                      "stored for resend (the connection is dropped; the store is reopened at the next "
+                      "logon): %s", key, message.replace("\x01", "|"))
+            # not here: the logout callback takes the venue lock this caller holds
+            threading.Thread(target=self._disconnect, args=(key, session), name=f"disconnect-{key}",
+                             daemon=True).start()
+
+    def _disconnect(self, key: str, session) -> None:
+        with self.venue.lock:  # the exchange may be stopping: its sessions are then freed
+            if self._stopping.is_set() or self._sessions.get(key) is not session:
+                return
+        session.disconnect()
 
     # ----- marks
     def set_mark(self, symbol: str, price: float) -> None:

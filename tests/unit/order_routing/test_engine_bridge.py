@@ -47,7 +47,8 @@ def test_risk_rejects_and_unsent_orders_are_counted_apart(tmp_path):
     execution.submit(OrderIntent(2, "AAPL", "2", BUY, too_big, MARKET))   # risk
     execution.submit(OrderIntent(3, "MSFT", "3", BUY, 10.0, MARKET))      # send fails
     assert route.sent == ["T-1"]
-    assert (execution.submitted, execution.rejected, execution.risk_rejected) == (3, 2, 1)
+    counts = execution.submitted, execution.rejected, execution.risk_rejected, execution.not_sent
+    assert counts == (3, 2, 1, 1)
     line = _StatusLine(router, execution, types.SimpleNamespace(events=7)).text()
     assert "orders 3 (risk-rejected 1, not sent 1)" in line, line
     router.close()

@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from order_routing.fix_common import SOH, fields, parse_timestamp, stored_message, utc_timestamp
+from order_routing.fix_common import SOH, SentMessages, fields, parse_timestamp, utc_timestamp
 from order_routing.fix_route import _transact_ns
 
 UTC = datetime.UTC
@@ -61,13 +61,26 @@ def test_fields_keeps_an_equals_sign_inside_a_value() -> None:
     assert fields(raw) == {"8": "FIX.4.4", "35": "8", "58": "limit=10.5 refused", "10": "000"}
 
 
-def test_stored_message_reads_the_last_entry_of_a_sequence_number_and_skips_torn_ones(tmp_path) -> None:
+def test_sent_messages_reads_the_last_entry_of_a_number_skips_torn_ones_and_follows_the_file(tmp_path):
     # QuickFIX's FileStore: '<seq>,<offset>,<size> ' entries in .header, the messages in .body; a
     # message refused by a full disk can leave an entry whose number is stored again later
-    (tmp_path / "S.body").write_bytes(b"first-5|junk|second-5|seven")
-    (tmp_path / "S.header").write_text("5,0,7 5,13,8 7,22,5 9,4")
-    assert stored_message(tmp_path / "S", 5) == "second-5"
-    assert stored_message(tmp_path / "S", 7) == "seven"
-    assert stored_message(tmp_path / "S", 9) is None  # torn entry
-    assert stored_message(tmp_path / "S", 6) is None
-    assert stored_message(tmp_path / "missing", 5) is None
+    def msg(seq: int, text: str) -> bytes:
+        return f"8=FIX.4.4{SOH}34={seq}{SOH}58={text}{SOH}".encode()
+
+    first, second, seven = msg(5, "first"), msg(5, "second"), msg(7, "seven")
+    body = first + b"junk" + second + seven
+    (tmp_path / "S.body").write_bytes(body)
+    header = tmp_path / "S.header"
+    header.write_text(f"5,0,{len(first)} 5,{len(first) + 4},{len(second)} 7,{len(body) - len(seven)},")
+    sent = SentMessages(tmp_path / "S")
+    assert sent.get(5) == second.decode()
+    assert sent.get(7) is None  # its entry is not complete yet
+    with header.open("a") as f:  # QuickFIX finishes it, then stores 8 with a torn entry for 9
+        f.write(f"{len(seven)} 8,0,{len(first)} 9,4")
+    assert sent.get(7) == seven.decode()
+    assert sent.get(8) is None  # the entry points at message 5: not message 8
+    assert sent.get(9) is None and sent.get(6) is None
+    header.unlink()  # the store reset (a new week): a new file, indexed from its start
+    header.write_text(f"1,{len(first) + 4},{len(second)} ")
+    assert sent.get(5) is None and sent.get(1) is None  # the bytes there are message 5's
+    assert SentMessages(tmp_path / "missing").get(5) is None

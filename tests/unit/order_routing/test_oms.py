@@ -353,6 +353,45 @@ def test_a_request_the_venue_refused_unread_rejects_the_order_or_undoes_the_canc
     assert "unknown ClOrdID" in oms.anomalies[-1][1]
 
 
+def test_a_refused_cancel_leaves_the_order_where_fills_during_the_cancel_took_it():
+    oms, _ = setup(RecordingRoute())
+    _order_in(oms, "NEW")
+    oms.cancel("O", request_id="C1")
+    # FIX precedence: a fill while the cancel is pending reports OrdStatus PENDING_CANCEL
+    oms.apply(report(oms, "O", "TRADE", "PENDING_CANCEL", 100, 10.0))
+    assert oms.order("O").status == "PENDING_CANCEL" and oms.order("O").cum_qty == 100
+    assert oms.apply(RequestReject(4, "C1", "BUSINESS_REJECT: not now (reason 4)")) is True
+    assert oms.order("O").status == "FILLED" and not oms.open_orders()
+
+
+def test_a_stale_or_resent_reject_changes_nothing():
+    oms, _ = setup(RecordingRoute())
+    _order_in(oms, "NEW")
+    # a reject of our resend (PossDup) of an order the venue already works: it stays working
+    assert oms.apply(RequestReject(3, "O", "BUSINESS_REJECT: duplicate ClOrdID (reason 0)")) is False
+    assert oms.order("O").status == "NEW" and oms.working_qty("AAA") == 100
+    oms.replace("O", quantity=50, request_id="R1")
+    oms.apply(CancelReject(4, "R1", "O", "NEW", "REPLACE", "too late"))
+    oms.replace("O", quantity=60, request_id="R2")
+    # the venue resends its reject of R1 while R2 is pending: R2 and the order are untouched
+    assert oms.apply(RequestReject(5, "R1", "BUSINESS_REJECT: old (reason 0)")) is False
+    assert oms.order("O").status == "PENDING_REPLACE" and oms.order("R2").status == "PENDING_NEW"
+    assert oms.apply(report(oms, "O", "REPLACED", "REPLACED", as_id="R2", orig_cl_ord_id="O")) is True
+    assert oms.order("R2").status == "NEW" and not oms.anomalies
+
+
+def test_a_refused_cancel_sent_before_a_restart_is_found_by_the_order_it_was_for():
+    oms, rec = setup(RecordingRoute())
+    _order_in(oms, "NEW")
+    oms.cancel("O", request_id="C1")
+    records = [(kind, row if kind == "order" else row.row()) for kind, row in rec.log]
+    restarted = OrderManager.replay(records, RecordingRoute(), clock=iter(range(2000, 10**6)).__next__)
+    assert restarted.order("O").status == "PENDING_CANCEL"
+    assert restarted.apply(RequestReject(4, "C1", "SESSION_REJECT: x (reason 5)")) is False  # who is C1?
+    assert restarted.apply(RequestReject(4, "C1", "SESSION_REJECT: x (reason 5)", orig_cl_ord_id="O")) is True
+    assert restarted.order("O").status == "NEW"
+
+
 def test_a_failed_cancel_send_puts_the_order_back_and_raises():
     route = RecordingRoute()
     oms, _ = setup(route)

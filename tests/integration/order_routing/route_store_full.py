@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from support.full_disk import limit_file_size
+from support.oms_listeners import RejectTexts
 
 from intelligence.domain import BUY, LIMIT, MARKET, OrderIntent
 from order_routing.events import OrderError
@@ -41,20 +42,6 @@ def wait_for(condition, timeout_s: float, what: str) -> float:
             raise TimeoutError(f"no {what} within {timeout_s:g}s")
         time.sleep(0.02)
     return time.monotonic() - start
-
-
-class RejectTexts:
-    """An OMS listener: the text of every REJECTED report, by ClOrdID."""
-
-    def __init__(self) -> None:
-        self.texts: dict[str, str | None] = {}
-
-    def on_order(self, row: dict) -> None:
-        pass
-
-    def on_execution(self, report) -> None:
-        if report.exec_type == "REJECTED":
-            self.texts[report.cl_ord_id] = report.text
 
 
 def main() -> int:

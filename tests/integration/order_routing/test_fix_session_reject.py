@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.exchange_process import fix_fields, start_exchange
+from support.oms_listeners import RejectTexts
 
 from intelligence.domain import BUY, LIMIT, OrderIntent
 from order_routing.fix_common import SOH
@@ -36,20 +37,6 @@ class RouteLeavingOutATag(FixRoute):
         super()._send(msg_type, body)
 
 
-class Rejections:
-    """An OMS listener: the text of each REJECTED report, by ClOrdID."""
-
-    def __init__(self) -> None:
-        self.texts: dict[str, str | None] = {}
-
-    def on_order(self, row: dict) -> None:
-        pass
-
-    def on_execution(self, report) -> None:
-        if report.exec_type == "REJECTED":
-            self.texts[report.cl_ord_id] = report.text
-
-
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -63,7 +50,7 @@ def test_a_session_level_reject_rejects_the_order_and_undoes_a_cancel_or_replace
     route = RouteLeavingOutATag(FixSessionConfig(port=exchange.port, sender_comp_id=SENDER,
                                                  store_dir="fix/route"), tmp_path / "route")
     oms = OrderManager(route, account=SENDER)
-    rejections = Rejections()
+    rejections = RejectTexts()
     oms.subscribe(rejections)
     route.connect(oms.apply, 30)
     try:

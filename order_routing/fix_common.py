@@ -114,20 +114,20 @@ def parse_timestamp(value: str) -> int:
     return ns + int(frac) * 10 ** (9 - len(frac)) if frac else ns
 
 
-def send_fix(fix: ModuleType, session, message: str, *, disconnect: bool = True) -> bool:
-    """Send one FIX string on a QuickFIX session; False if QuickFIX refused it. QuickFIX writes a
-    message to its FileStore before the socket, so a refused message never went out. The store may
-    be left half-written (the message stored, its sequence number not) and stays in error, so the
-    connection must be dropped (here, unless ``disconnect`` is False: the caller then does it
-    outside the locks QuickFIX's logout callback takes): QuickFIX reopens the store at the next
-    logon (``RefreshOnLogon=Y``, on its own thread, where a failure is caught and the logon tried
-    again later), reading the sequence numbers back from disk, so the refused message's number is
-    used again and the message is never resent."""
-    if session.send(fix.Message(message, False)):
-        return True
-    if disconnect:
-        session.disconnect()
-    return False
+def send_fix(fix: ModuleType, session, message: str) -> bool:
+    """Send one FIX string on a QuickFIX session; False if QuickFIX refused it: its FileStore could
+    not write it (a full disk). QuickFIX writes a message to the store before the socket, so a
+    refused message never went out.
+
+    The store is then in error, and may be half-written (the message stored, its sequence number
+    not), so the caller must end the session with ``session.logout(reason)``. That only sets
+    state: QuickFIX's own thread sends what Logout it can and disconnects (a disconnect from any
+    other thread is unsafe in QuickFIX 1.15). The caller's ``onLogout`` then calls
+    ``session.logon()``, since ``logout`` disabled the session. QuickFIX reopens the store at that
+    next logon (``RefreshOnLogon=Y``; a failure there is caught and the logon tried again later)
+    and reads the sequence numbers back from disk, so the refused message's number is used again
+    and the message is never resent."""
+    return session.send(fix.Message(message, False))
 
 
 class SentMessages:
@@ -143,17 +143,25 @@ class SentMessages:
         self._tail = ""  # an entry not yet complete at the end of what was read
 
     def get(self, seq: int) -> str | None:
-        """The message stored last under ``seq``, or None (not stored, or unreadable)."""
+        """The message stored last under ``seq``, or None (not stored, or unreadable). A miss reads
+        the whole header again once: a store reset (a new week) can reuse the file's inode and
+        outgrow what was indexed before the next lookup."""
         try:
-            self._index()
-            found = self._offsets.get(seq)
-            if found is None:
-                return None
-            with self.body.open("rb") as body:
-                body.seek(found[0])
-                data = body.read(found[1])
+            return self._get(seq) or self._get(seq, again=True)
         except OSError:
             return None
+
+    def _get(self, seq: int, again: bool = False) -> str | None:
+        if again:
+            self._offsets.clear()
+            self._file, self._tail = (0, 0), ""
+        self._index()
+        found = self._offsets.get(seq)
+        if found is None:
+            return None
+        with self.body.open("rb") as body:
+            body.seek(found[0])
+            data = body.read(found[1])
         message = data.decode("utf-8", "replace")
         # a torn entry (a full disk) can point at something else: only the message itself will do
         return message if len(data) == found[1] and f"{SOH}34={seq}{SOH}" in message else None

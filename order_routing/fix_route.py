@@ -4,8 +4,8 @@ Sequence numbers and sent messages live in a FileStore under ``<var_dir>/<routin
 (message and event logs beside it, in ``log/``), so a restart logs on where it left off and the
 venue resends what we missed (PossDupFlag 43=Y). Resent reports are passed on like any other: the
 OMS is idempotent by ExecID, so nothing is lost and nothing is counted twice. A message QuickFIX
-cannot store (a full disk) is not sent: the send raises, and the connection is dropped so that
-QuickFIX reopens its store at the next logon (``fix_common.send_fix``).
+cannot store (a full disk) is not sent: the send raises, and the session logs out and on again so
+that QuickFIX reopens its store (``fix_common.send_fix``).
 
 Fast path: messages are built and read as FIX strings (see ``fix_common``); nothing is logged
 per message. QuickFIX's message log has them all until a write to it fails (it then stays silent
@@ -97,6 +97,7 @@ class FixRoute:
         self._logout_text: str | None = None
         self._connecting = False
         self._connected_once = False
+        self._store_failed = False  # logged out after a store failure: log on again
         self._head = {t: f"8={BEGIN_STRING}{SOH}9=0{SOH}35={t}{SOH}" for t in "DFGH"}
         self._name = self._key.replace("->", "-").replace(":", "-")  # QuickFIX's file names
         # QuickFIX files that get our Logon, password included -> offset to scrub from
@@ -201,9 +202,15 @@ class FixRoute:
                 raise FixRouteError(f"FIX session {self._key} is not logged on")
             if not send_fix(self._fix, session, f"{self._head[msg_type]}{body}10=000{SOH}"):
                 self.counts["store_refused"] += 1
+                self._logged_on.clear()  # nothing more goes out until the store is reopened at logon
+                self._store_failed = True  # onLogout enables the session again
+                session.logout("message store failure")
+                if not session.isLoggedOn():  # the connection was gone already: no onLogout to come
+                    session.logon()
+                log.error("FIX %s: QuickFIX's store under %s cannot be written (disk full?): logging out, "
+                          "to log on again with the store reopened", self._key, self.store_dir)
                 raise FixRouteError(f"QuickFIX did not send the message on {self._key}: its store under "
-                                    f"{self.store_dir} cannot be written (disk full?); nothing went out, "
-                                    f"the connection is dropped and logs on again with the store reopened")
+                                    f"{self.store_dir} cannot be written (disk full?); nothing went out")
             self.counts["sent"] += 1
 
     def _stop(self) -> None:
@@ -345,8 +352,13 @@ def _application_class(fix: ModuleType) -> type:
             route = self.route
             try:
                 route._scrub()
-                was_on = route._logged_on.is_set()
+                was_on = route._logged_on.is_set() or route._store_failed
                 route._logged_on.clear()
+                if route._store_failed:  # our logout() disabled the session: let it log on again
+                    route._store_failed = False
+                    session = route._session
+                    if session is not None:
+                        session.logon()
                 if route._connecting and route._logout_text is not None:
                     route._ended.set()  # refused while connecting: connect() raises
                 elif was_on and route._initiator is not None:

@@ -105,6 +105,7 @@ class OrderManager:
         self.marks: dict[str, float] = {}
         self._positions: dict[str, Position] = {}
         self._requests: dict[str, str] = {}  # cancel/replace request ClOrdID -> the order it acts on
+        self._latest_request: dict[str, str] = {}  # order ClOrdID -> its latest cancel/replace's
         self._on_order: list[Callable[[dict[str, Any]], None]] = []
         self._on_execution: list[Callable[[ExecReport], None]] = []
         self._write_ahead: list[Any] = []  # listeners with an ``unwritten`` count (the journal)
@@ -195,11 +196,11 @@ class OrderManager:
             order = self._live(cl_ord_id, "PENDING_CANCEL")
             rid = self._request_id(request_id)
             request = CancelRequest(rid, cl_ord_id, order.symbol, order.side, order.quantity)
-            prior = order.status
             self._requests[rid] = cl_ord_id
+            self._latest_request[cl_ord_id] = rid
             self._move(order, "PENDING_CANCEL", self.clock())
             self._emit_order(order)
-        self._send(request, prior)
+        self._send(request)
         return rid
 
     def replace(self, cl_ord_id: str, *, quantity: float | None = None, limit_price: float | None = None,
@@ -227,14 +228,14 @@ class OrderManager:
                         time_in_force=order.time_in_force, strategy_id=order.strategy_id,
                         account=order.account, ts=ts)
             new.replaces = cl_ord_id
-            prior = order.status
             self.orders[rid] = new
             self._requests[rid] = cl_ord_id
+            self._latest_request[cl_ord_id] = rid
             self._move(order, "PENDING_REPLACE", ts)
             self._settle(new)
             self._emit_order(order)
             self._emit_order(new)
-        self._send(request, prior)
+        self._send(request)
         return rid
 
     def _live(self, cl_ord_id: str, to: str) -> Order:
@@ -254,7 +255,7 @@ class OrderManager:
             raise OrderError(f"ClOrdID {request_id!r} was already used")
         return request_id
 
-    def _send(self, request: CancelRequest | ReplaceRequest, prior: str) -> None:
+    def _send(self, request: CancelRequest | ReplaceRequest) -> None:
         if self.route is None:
             return
         kind = "CANCEL" if isinstance(request, CancelRequest) else "REPLACE"
@@ -262,7 +263,7 @@ class OrderManager:
         if refused and kind == "REPLACE":  # like a new order: not on disk, not sent
             log.error("replace %s of %s refused, not sent: %s", request.cl_ord_id, request.orig_cl_ord_id,
                       refused)
-            self._undo_unsent(request, prior, kind, "OMS", refused)
+            self._undo_unsent(request, kind, "OMS", refused)
         if refused:  # a cancel only lowers risk: it goes
             log.warning("cancel %s of %s sent while %s", request.cl_ord_id, request.orig_cl_ord_id, refused)
         try:
@@ -271,12 +272,13 @@ class OrderManager:
             else:
                 self.route.send_replace(request)
         except Exception as exc:
-            self._undo_unsent(request, prior, kind, self.venue, f"SEND_FAILED: {exc}", exc)
+            self._undo_unsent(request, kind, self.venue, f"SEND_FAILED: {exc}", exc)
 
-    def _undo_unsent(self, request: CancelRequest | ReplaceRequest, prior: str, kind: str, venue: str,
+    def _undo_unsent(self, request: CancelRequest | ReplaceRequest, kind: str, venue: str,
                      text: str, cause: Exception | None = None) -> NoReturn:
         """A request that never left: undone as the venue would, by a cancel reject; raises."""
-        self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, prior, kind,
+        status = self._status_if_refused(self.orders[request.orig_cl_ord_id])
+        self.apply(CancelReject(self.clock(), request.cl_ord_id, request.orig_cl_ord_id, status, kind,
                                 text=text, venue=venue))
         raise OrderError(f"{kind.lower()} {request.cl_ord_id} of {request.orig_cl_ord_id} could not be sent: "
                          f"{text}") from cause
@@ -438,9 +440,9 @@ class OrderManager:
 
     def _request_reject(self, reject: RequestReject) -> bool:
         """A request the venue refused unread. A new order still PENDING_NEW gets its REJECTED
-        report; a cancel or replace still pending is undone as by the venue's cancel reject, the
-        order back to what its fills say (NEW, PARTIALLY_FILLED or FILLED: fills may have come in
-        while the request was pending). Anything else is a resent or stale reject: logged, no change."""
+        report; the order's latest cancel or replace, still pending, is undone as by the venue's
+        cancel reject (``_status_if_refused``). Anything else is a resent or stale reject: logged,
+        no change."""
         cid = reject.cl_ord_id
         target = self._requests.get(cid) or reject.orig_cl_ord_id  # after a restart: only the latter
         order = self.orders.get(target) if target is not None else None
@@ -448,12 +450,12 @@ class OrderManager:
             replacement = self.orders.get(cid)
             if replacement is not None:
                 pending = replacement.status == "PENDING_NEW"
-            else:
-                pending = order.status == "PENDING_CANCEL"
+            else:  # the latest request is known unless the OMS restarted since
+                pending = order.status == "PENDING_CANCEL" and self._latest_request.get(target, cid) == cid
             if not pending:
                 log.info("refused request %s of %s no longer pending: %s", cid, target, reject.text)
                 return False
-            return self._cancel_reject(CancelReject(reject.ts, cid, target, self._by_fills(order),
+            return self._cancel_reject(CancelReject(reject.ts, cid, target, self._status_if_refused(order),
                                                     "REPLACE" if replacement else "CANCEL", reject.text,
                                                     reject.venue))
         order = self.orders.get(cid)
@@ -464,6 +466,14 @@ class OrderManager:
             return False
         return self.apply(ExecReport(reject.ts, order.symbol, f"REJECT-{cid}", cid, "REJECTED", "REJECTED",
                                      order.side, venue=reject.venue, text=reject.text))
+
+    def _status_if_refused(self, order: Order) -> str:
+        """An order's status once its pending cancel or replace is refused: what its fills say
+        (fills during the request keep OrdStatus PENDING_CANCEL under FIX precedence), or its status
+        if it has moved on since (filled, canceled)."""
+        if order.status in ("PENDING_CANCEL", "PENDING_REPLACE"):
+            return self._by_fills(order)
+        return order.status
 
     def _anomaly(self, report: Report, reason: str) -> bool:
         self.anomalies.append((report, reason))

@@ -79,6 +79,7 @@ class SimExchange:
         self._sessions: dict[str, object] = {}  # client comp id -> quickfix.Session
         self.logged_on: set[str] = set()
         self._refused: dict[str, tuple[str, int]] = {}  # comp id -> (why, expected incoming seq)
+        self._relogon: set[str] = set()  # clients logged out after a store failure, to enable again
         self.logons_refused = 0
         # client -> [its message log, offset to scrub passwords from]
         self._logs = {c: [self.store_dir / "log" / f"{BEGIN_STRING}-{cfg.comp_id}-{c}.messages.current.log",
@@ -131,20 +132,14 @@ class SimExchange:
         # Sent even while the client is logged off: QuickFIX stores it and resends it on request.
         # Called under the venue lock; no session left means the exchange is stopping.
         session = self._sessions.get(key)
-        if session is not None and not send_fix(self._fix, session, message, disconnect=False):
+        if session is not None and not send_fix(self._fix, session, message):
             self.venue.counts["reports_lost"] += 1
             log.error("FIX %s: QuickFIX's store cannot be written (disk full?): report not sent, not "
-                      "stored for resend (the connection is dropped; the store is reopened at the next "
-                      "logon): %s", key, message.replace("\x01", "|"))
-            # not here: the logout callback takes the venue lock this caller holds
-            threading.Thread(target=self._disconnect, args=(key, session), name=f"disconnect-{key}",
-                             daemon=True).start()
-
-    def _disconnect(self, key: str, session) -> None:
-        with self.venue.lock:  # the exchange may be stopping: its sessions are then freed
-            if self._stopping.is_set() or self._sessions.get(key) is not session:
-                return
-        session.disconnect()
+                      "stored for resend (logging the client out: its next logon reopens the store): %s",
+                      key, message.replace("\x01", "|"))
+            if key in self.logged_on:
+                self._relogon.add(key)  # onLogout enables the session again
+                session.logout("message store failure")
 
     # ----- marks
     def set_mark(self, symbol: str, price: float) -> None:
@@ -262,6 +257,9 @@ def _application_class(fix) -> type:
                 with self.ex.venue.lock:
                     was_on = key in self.ex.logged_on
                     self.ex.logged_on.discard(key)
+                    if key in self.ex._relogon:  # logged out after a store failure: take logons again
+                        self.ex._relogon.discard(key)
+                        self.ex._sessions[key].logon()
                 if was_on:
                     log.info("session %s logged out", key)
             except Exception:

@@ -85,6 +85,11 @@ def test_a_report_the_exchange_cannot_store_is_logged_and_counted(tmp_path: Path
                 time.sleep(0.01)
             if oms.order(cid).status != "FILLED":
                 break
+        # the exchange logs the client out (its store is reopened at the next logon)
+        deadline = time.monotonic() + 15
+        while route.logged_on and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dropped = not route.logged_on
     finally:
         route.close()
         summary = exchange.stop()
@@ -93,3 +98,4 @@ def test_a_report_the_exchange_cannot_store_is_logged_and_counted(tmp_path: Path
     stderr = (tmp_path / "exchange" / "exchange.stderr").read_text()
     assert "QuickFIX's store cannot be written (disk full?): report not sent" in stderr
     assert f"|11={cid}|" in stderr  # the lost report is in the log, whole
+    assert dropped and f"session {SENDER} logged out" in stderr

@@ -83,4 +83,10 @@ def test_sent_messages_reads_the_last_entry_of_a_number_skips_torn_ones_and_foll
     header.unlink()  # the store reset (a new week): a new file, indexed from its start
     header.write_text(f"1,{len(first) + 4},{len(second)} ")
     assert sent.get(5) is None and sent.get(1) is None  # the bytes there are message 5's
+    # reset again, the new header on the same inode (ext4 reuses them) and longer than what was
+    # indexed before the next lookup: a miss reads it all again
+    one = msg(1, "new week")
+    (tmp_path / "S.body").write_bytes(one + b"x" * 200)
+    header.write_text(f"1,0,{len(one)} " + "".join(f"{n},{len(one)},1 " for n in range(2, 20)))
+    assert sent.get(1) == one.decode()
     assert SentMessages(tmp_path / "missing").get(5) is None

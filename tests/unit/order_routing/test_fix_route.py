@@ -61,3 +61,10 @@ def test_a_business_reject_of_a_message_no_longer_stored_is_matched_by_its_refer
     assert [(r.cl_ord_id, r.text) for r in reports] == [("C-9", "BUSINESS_REJECT: symbol halted (reason 4)")]
     route._on_app(business_reject(("45", "9"), ("372", "F")))  # nothing names the request: logged only
     assert len(reports) == 1
+
+
+def test_a_business_reject_of_our_cancel_names_the_order_it_was_for(tmp_path):
+    cancel = fix(("8", "FIX.4.4"), ("35", "F"), ("34", "8"), ("41", "O-5"), ("11", "C-8"), ("55", "AAPL"))
+    route, reports = route_with_store(tmp_path, {8: cancel})
+    route._on_app(business_reject(("45", "8"), ("372", "F")))
+    assert [(r.cl_ord_id, r.orig_cl_ord_id) for r in reports] == [("C-8", "O-5")]

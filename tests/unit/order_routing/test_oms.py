@@ -380,6 +380,28 @@ def test_a_stale_or_resent_reject_changes_nothing():
     assert oms.order("R2").status == "NEW" and not oms.anomalies
 
 
+def test_a_refused_replace_of_an_order_canceled_meanwhile_rejects_the_replacement_only():
+    oms, _ = setup(RecordingRoute())
+    _order_in(oms, "NEW")
+    oms.replace("O", quantity=50, request_id="R1")
+    oms.apply(report(oms, "O", "CANCELED", "CANCELED"))  # the venue canceled it (say, end of day)
+    assert oms.apply(RequestReject(4, "R1", "BUSINESS_REJECT: no (reason 0)")) is True
+    assert oms.order("O").status == "CANCELED" and oms.order("R1").status == "REJECTED"
+    assert not oms.anomalies and not oms.open_orders()
+
+
+def test_a_resent_reject_of_an_earlier_cancel_leaves_the_pending_one_alone():
+    oms, _ = setup(RecordingRoute())
+    _order_in(oms, "NEW")
+    oms.cancel("O", request_id="C1")
+    oms.apply(CancelReject(3, "C1", "O", "NEW", "CANCEL", "too late"))
+    oms.cancel("O", request_id="C2")
+    assert oms.apply(RequestReject(4, "C1", "BUSINESS_REJECT: old (reason 0)")) is False
+    assert oms.order("O").status == "PENDING_CANCEL"
+    assert oms.apply(RequestReject(5, "C2", "BUSINESS_REJECT: now (reason 0)")) is True
+    assert oms.order("O").status == "NEW"
+
+
 def test_a_refused_cancel_sent_before_a_restart_is_found_by_the_order_it_was_for():
     oms, rec = setup(RecordingRoute())
     _order_in(oms, "NEW")

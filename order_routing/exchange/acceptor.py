@@ -257,9 +257,10 @@ def _application_class(fix) -> type:
                 with self.ex.venue.lock:
                     was_on = key in self.ex.logged_on
                     self.ex.logged_on.discard(key)
-                    if key in self.ex._relogon:  # logged out after a store failure: take logons again
-                        self.ex._relogon.discard(key)
-                        self.ex._sessions[key].logon()
+                    session = self.ex._sessions.get(key)  # none left: the exchange is stopping
+                    if key in self.ex._relogon and session is not None:  # logged out after a store
+                        self.ex._relogon.discard(key)  # failure: take logons again
+                        session.logon()
                 if was_on:
                     log.info("session %s logged out", key)
             except Exception:

@@ -6,6 +6,10 @@ bars), the same OHLCV/VWAP the batch layer computes (open = first and close = la
 symbol's bar is complete when a trade of a later interval of that symbol arrives. A time step is
 released, in (close time, symbol) order as in a backtest, once EVERY symbol being built has moved
 past it, or when the feed has been quiet for ``flush_after_s`` (then everything is released).
+Nothing is released in the first ``settle_s`` after the first message: a symbol the source has
+not seen yet cannot hold a step back, and at the start the partitions deliver unevenly (in the
+demo's first run one symbol's partition ran four bars of event time ahead of another's, whose
+first 1,000+ trades then came LATE and its first bars were lost).
 
 ``mode="quotes"``: every quote (``ingest.topics.quotes``) is an event at once: the tick-to-order
 path (benchmarks/tick_to_order.py) does not wait for a bar. Partitions are read as they come,
@@ -185,7 +189,7 @@ class KafkaMarketSource:
     def __init__(self, bootstrap: str, topic: str, *, mode: str = "bars", interval: str = "1m",
                  symbols: Sequence[str] | None = None, from_beginning: bool = False,
                  idle_timeout_s: float | None = None, max_events: int | None = None,
-                 flush_after_s: float = 2.0, poll_timeout_ms: int = 50,
+                 flush_after_s: float = 2.0, poll_timeout_ms: int = 50, settle_s: float = 1.0,
                  topic_wait_s: float = 30.0, client: str = "librdkafka") -> None:
         if mode not in ("bars", "quotes"):
             raise ValueError(f"mode must be bars or quotes, got {mode!r}")
@@ -196,7 +200,7 @@ class KafkaMarketSource:
         self.bootstrap, self.topic, self.mode, self.interval = bootstrap, topic, mode, interval
         self.symbols = set(symbols) if symbols else None
         self.from_beginning, self.idle_timeout_s, self.max_events = from_beginning, idle_timeout_s, max_events
-        self.flush_after_s, self.poll_timeout_ms = flush_after_s, poll_timeout_ms
+        self.flush_after_s, self.poll_timeout_ms, self.settle_s = flush_after_s, poll_timeout_ms, settle_s
         self.topic_wait_s = topic_wait_s
         self.rejected: Counter[str] = Counter()
         self.bars = TradeBars(interval, self._reject, symbols)
@@ -234,6 +238,7 @@ class KafkaMarketSource:
 
         reader = self._reader()
         last_message = time.monotonic()
+        settled_at: float | None = None  # when bars may be released: settle_s after the first message
         try:
             while True:
                 got = False
@@ -258,9 +263,12 @@ class KafkaMarketSource:
                 now = time.monotonic()
                 if got:
                     last_message = now
+                    if settled_at is None:
+                        settled_at = now + self.settle_s
                 if self.mode == "bars":
                     quiet = not got and now - last_message >= self.flush_after_s
-                    yield from self._release(everything=quiet)
+                    if quiet or (settled_at is not None and now >= settled_at):
+                        yield from self._release(everything=quiet)
                 if self.max_events is not None and self.events >= self.max_events:
                     return
                 if not got:

@@ -888,8 +888,8 @@ def progress_durations(query: StreamingQuery) -> dict[str, float]:
     ``betweenTriggers``: from the end of one such trigger to the start of the next (progress
     reporting, the trigger's wait)."""
     steps: dict[str, list[float]] = {}
-    recent = list(query.recentProgress)
-    for progress, following in zip(recent, [*recent[1:], None], strict=True):
+    recent = list(query.recentProgress)  # empty for a query stopped before its first trigger
+    for progress, following in zip(recent, [*recent[1:], None][:len(recent)], strict=True):
         # (Spark reports a trigger without data only every 10 s: such a gap spans several)
         if (following is not None and progress.get("numInputRows") and following.get("numInputRows")
                 and "triggerExecution" in (progress.get("durationMs") or {})):

@@ -239,6 +239,14 @@ def test_progress_durations_adds_each_batchs_unnamed_rest_and_the_gaps_between_b
     assert steps["betweenTriggers"] == 20.0
 
 
+def test_progress_durations_of_a_query_with_no_progress_yet_is_empty():
+    # the demo's stop after a short live day: the Hive query (30 s trigger) had reported nothing,
+    # and the summary was never printed
+    from spark_jobs.speed_layer import progress_durations
+
+    assert progress_durations(_Query([])) == {}
+
+
 def test_lower_priority_only_ever_raises_the_nice_value():
     import subprocess
     import sys

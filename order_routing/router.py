@@ -11,6 +11,9 @@ Start-up is recovery, every time (kdb+'s habit: a restart replays the log):
    it (an order the venue never received, journaled just before a crash, comes back rejected
    as unknown). ``reconcile()`` waits for those answers.
 
+While it runs, the pending-order watch (``order_routing.pending_watch``) asks the venue about any
+order left pending past ``routing.pending_timeout_s``: a lost answer costs a timeout, not a day.
+
 So ``tradelake oms recover`` is a router that starts, reconciles, reports and stops; and a
 ``tradelake route`` restarted after kill -9 carries on with the same orders and positions.
 """
@@ -27,6 +30,7 @@ from intelligence.domain import OrderIntent
 from order_routing.events import Route
 from order_routing.journal import Journal, read_journal
 from order_routing.oms import OrderManager
+from order_routing.pending_watch import PENDING_STATES, PendingWatch
 from order_routing.positions import Order
 from order_routing.risk import KillSwitch, PreTradeRisk
 from tradelake.config import Config
@@ -94,6 +98,8 @@ class Router:
         self.oms.subscribe(self.counter)
         # a crash between a report's record and its order row: journal the row now
         self.repaired_orders = self.oms.journal_missing_rows()
+        timeout_s = cfg.routing.pending_timeout_s
+        self.pending = PendingWatch(self.oms, route, timeout_s, clock=clock) if timeout_s > 0 else None
         self.shipper = None
         if ship:
             from order_routing.shipper import JournalShipper
@@ -111,6 +117,8 @@ class Router:
 
     def connect(self, timeout_s: float = 30.0) -> None:
         self.route.connect(self.oms.apply, timeout_s)
+        if self.pending is not None:
+            self.pending.start()
 
     def submit(self, intent: OrderIntent) -> Order:
         return self.oms.submit(intent)
@@ -124,13 +132,15 @@ class Router:
         an order still working at the venue stays open, with the venue's status."""
         asked = {}
         for order in self.oms.open_orders():
-            self.route.request_status(order.cl_ord_id, order.symbol, order.side)
+            if self.pending is not None:
+                self.pending.ask(order)  # so the watch does not ask again before its timeout
+            else:
+                self.route.request_status(order.cl_ord_id, order.symbol, order.side)
             asked[order.cl_ord_id] = order.status
         deadline = time.monotonic() + timeout_s
         pending = set(asked)
         while pending and time.monotonic() < deadline:
-            pending = {c for c in pending if self.oms.order(c).status in ("PENDING_NEW", "PENDING_CANCEL",
-                                                                         "PENDING_REPLACE")}
+            pending = {c for c in pending if self.oms.order(c).status in PENDING_STATES}
             time.sleep(0.02)
         return {"asked": len(asked), "unanswered": sorted(pending)}
 
@@ -143,6 +153,8 @@ class Router:
         """Stop the route, ship what is on disk, close the journal (whatever failed before it).
         ``journal.unwritten`` afterwards counts records that never reached the disk."""
         try:
+            if self.pending is not None:
+                self.pending.stop()
             self.route.close()
         finally:
             try:
@@ -167,4 +179,5 @@ class Router:
                 "reports": dict(self.counter.reports), "positions": positions,
                 "pnl": self.oms.pnl(), "anomalies": len(self.oms.anomalies),
                 "journal_seq": self.journal.seq, "journal_unwritten": self.journal.unwritten,
+                "pending_watch": self.pending.summary() if self.pending else None,
                 "shipped": self.shipper.summary() if self.shipper else None}

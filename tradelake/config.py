@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 import types
@@ -508,8 +509,12 @@ class RoutingConfig:
     ib_account: str = ""  # IB route: the account orders go to (empty: TWS's only account)
     ib_client_id: int = 18  # IB route's API client id (market data uses ib.client_id)
     market_data_client: str = "librdkafka"  # the router's Kafka consumer: librdkafka | kafka-python
+    pending_timeout_s: float = 10.0  # an order pending this long unanswered: status request (0: off)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.pending_timeout_s < math.inf:
+            raise ValueError("routing.pending_timeout_s must be >= 0 (0: no watch), "
+                             f"got {self.pending_timeout_s!r}")
         if self.route not in ("fix", "ib"):
             raise ValueError(f"routing.route must be fix or ib, got {self.route!r}")
         if self.market_data_client not in ("librdkafka", "kafka-python"):

@@ -33,7 +33,8 @@ Client -> server requests answered (every request, answered or not, is kept in `
                               4 error for a symbol listed in ``reject``
   3  placeOrder, new id       5 openOrder + 3 orderStatus Submitted, then the fills (below);
                               4 error 201 "Order rejected - reason:..." for a symbol in
-                              ``order_reject`` (the order is not kept)
+                              ``order_reject`` (the order is not kept); nothing for a symbol
+                              in ``hold`` until ``release_held()`` (below)
   3  placeOrder, known id     (IB's modify) 5 openOrder + 3 orderStatus with the new values,
                               then fills if it became marketable; 4 error 104 if it is done
   4  cancelOrder              4 error 202 "Order Canceled - reason:" + 3 orderStatus
@@ -51,7 +52,10 @@ rest keeps working (``Submitted``). Each execution sends, in ``fill_order``: ``"
 execDetails (reqId -1), ``"commission"`` 59 commissionReport (``commission_per_share``, at least
 1.00 per execution, as IB's fixed pricing; ``None``: no report), ``"status"`` 3 orderStatus
 (Submitted with the filled quantity, or Filled). ``drop_client()`` hangs up on the client.
-Exec ids look like IB's (``0000e0d5.<permId hex>.01.01``).
+Exec ids look like IB's (``0000e0d5.<permId hex>.01.01``). ``hold={"MSFT"}`` plays a TWS that
+holds new orders for those symbols behind a confirmation dialog: it says nothing about them and
+does not list them (openOrder, completedOrder) until ``release_held()``, someone pressing
+Transmit, places them as if they had just arrived.
 
 Field layouts (server version 178): openOrder has no version field, contract without
 primaryExchange, no faProfile (>= 177), then duration, postToAts, autoCancelParent and the five
@@ -147,7 +151,7 @@ class FakeTws:
                  liquidity: Mapping[str, float] | None = None, max_lot: float | None = None,
                  commission_per_share: float | None = 0.005,
                  order_reject: Mapping[str, str] | None = None,
-                 fill_order: Sequence[str] = _FILL_MESSAGES) -> None:
+                 fill_order: Sequence[str] = _FILL_MESSAGES, hold: Iterable[str] = ()) -> None:
         self.ticks = {sym: [tuple(t) for t in rows] for sym, rows in (ticks or {}).items()}
         self.quotes = {sym: [tuple(q) for q in rows] for sym, rows in (quotes or {}).items()}
         self.account = account
@@ -162,6 +166,9 @@ class FakeTws:
         self.max_lot = max_lot
         self.commission_per_share = commission_per_share
         self.order_reject = dict(order_reject or {})
+        self.hold = set(hold)
+        self.held: list[tuple[str, ...]] = []  # placeOrder messages held (``hold``), in order
+        self._answering = threading.Lock()  # the server thread's answers vs release_held()
         if sorted(fill_order) != sorted(_FILL_MESSAGES):
             raise ValueError(f"fill_order must order {_FILL_MESSAGES}, got {fill_order!r}")
         self.fill_order = tuple(fill_order)
@@ -199,6 +206,16 @@ class FakeTws:
     def tick_by_tick_requests(self) -> list[tuple[str, str, int]]:
         """``(symbol, tick type, conId)`` of each reqTickByTickData (97) the client sent."""
         return [(f[3], f[14], int(f[2])) for f in self.requests(97)]
+
+    def release_held(self) -> int:
+        """Place the held orders now, on the connected client's socket; how many there were."""
+        with self._answering:
+            held, self.held = self.held, []
+            conn = self._conn
+            assert conn is not None, "no client connected"
+            for fields in held:
+                self._place_order(conn, fields, may_hold=False)
+            return len(held)
 
     def drop_client(self) -> None:
         """Hang up on the connected client (TWS restarting, a network cut); keep listening."""
@@ -245,7 +262,8 @@ class FakeTws:
             if not answering:
                 continue
             try:
-                self._answer(conn, fields)
+                with self._answering:
+                    self._answer(conn, fields)
             except (ConnectionError, OSError):
                 # the client closed while we were answering (ticks it no longer reads): keep
                 # reading what it sent before it went, e.g. its cancels, as TWS would have
@@ -318,7 +336,7 @@ class FakeTws:
 
     # -- orders --------------------------------------------------------------------------------
 
-    def _place_order(self, conn: socket.socket, f: tuple[str, ...]) -> None:
+    def _place_order(self, conn: socket.socket, f: tuple[str, ...], may_hold: bool = True) -> None:
         """placeOrder at >= 145: [3, orderId, contract (12 fields, primaryExchange included),
         secIdType, secId, action, totalQuantity, orderType, lmtPrice, auxPrice, tif, ocaGroup,
         account, openClose, origin, orderRef, transmit, ...]."""
@@ -327,6 +345,9 @@ class FakeTws:
                   "limit_price": float(f[19]) if f[19] else None, "tif": f[21], "order_ref": f[26]}
         order = self.orders.get(order_id)
         if order is None:
+            if may_hold and symbol in self.hold:
+                self.held.append(f)
+                return
             if symbol in self.order_reject:
                 self._error(conn, str(order_id), 201, f"Order rejected - reason:{self.order_reject[symbol]}")
                 return

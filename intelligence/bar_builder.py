@@ -9,7 +9,12 @@ or a replay could not reproduce a live run's decisions. Both therefore use ``Tra
 by (ts, seq), vwap = notional / volume (None when the volume is 0). A symbol's bar is complete
 when a trade of a later interval of that symbol arrives; complete bars are released in
 (close time, symbol) order once EVERY symbol being built has moved past their close (or all of
-them, on ``release(everything=True)``: a quiet feed, the end of a replay). A trade for a step
+them, on ``release(everything=True)``: a quiet feed, the end of a replay). Live, a symbol with no
+trade for a while (a halt, an illiquid name) must not hold every other symbol's bars back until
+it trades again: given the arrival time of each batch (``add(..., now=)``), ``release(idle_before=)``
+leaves out the symbols whose last trade arrived before then, and completes an idle symbol's bar
+once the others have moved past its close, so it is released in its place in the order. The
+replay passes neither: it has no arrival times, and its release order is the same. A trade for a step
 already released, or arriving after its bar closed, is counted as ``LATE``; a trade with a
 non-positive price or negative size as ``INVALID_TRADE``. Nothing is dropped silently: every
 rejection goes to ``reject(reason, detail)``.
@@ -68,11 +73,16 @@ class TradeBars:
         self.complete: list[tuple[int, str, Bar]] = []  # heap of (close, symbol, bar)
         self.released = -1  # close time of the last released step
         self.building: dict[str, BarBuilder] = {}
+        self.arrived: dict[str, float] = {}  # symbol -> when its last batch arrived (``add(now=)``)
 
-    def add(self, table: pa.Table | pa.RecordBatch) -> int:
+    def add(self, table: pa.Table | pa.RecordBatch, now: float | None = None) -> int:
         """Fold a batch of trades (columns ts, symbol, price, size, seq) in, in row order;
-        returns how many were of the wanted symbols (the ticks considered)."""
+        returns how many were of the wanted symbols (the ticks considered). ``now``: when the
+        batch arrived (any clock ``release``'s ``idle_before`` uses)."""
         cols = [table.column(n).to_pylist() for n in ("ts", "symbol", "price", "size", "seq")]
+        if now is not None:
+            for symbol in set(cols[1]):
+                self.arrived[symbol] = now
         wanted, length, building = self.symbols, self.length, self.building
         ticks = 0
         for ts, symbol, price, size, seq in zip(*cols, strict=True):
@@ -102,14 +112,25 @@ class TradeBars:
         bar = builder.bar(symbol, self.interval)
         heapq.heappush(self.complete, (builder.start + self.length, symbol, bar))
 
-    def release(self, everything: bool = False) -> Iterator[Bar]:
-        """Complete bars of the steps no symbol can still add to (or all of them)."""
+    def release(self, everything: bool = False, idle_before: float | None = None) -> Iterator[Bar]:
+        """Complete bars of the steps no symbol can still add to (or all of them). A symbol whose
+        last trade arrived before ``idle_before`` holds nothing back (module doc)."""
+        building, heap = self.building, self.complete
         if everything:
-            for symbol, builder in self.building.items():
+            for symbol, builder in building.items():
                 self._complete(symbol, builder)
-            self.building.clear()
-        horizon = min((b.start for b in self.building.values()), default=None)
-        heap = self.complete
+            building.clear()
+        if idle_before is None:
+            horizon = min((b.start for b in building.values()), default=None)
+        else:
+            arrived = self.arrived
+            idle = [s for s in building if arrived.get(s, idle_before) < idle_before]
+            horizon = min((b.start for s, b in building.items() if s not in idle), default=None)
+            # how far the release goes: up to the active symbols, or every complete bar
+            top = horizon if horizon is not None else max((close for close, _, _ in heap), default=None)
+            for symbol in idle:
+                if top is not None and building[symbol].start + self.length <= top:
+                    self._complete(symbol, building.pop(symbol))
         while heap and (everything or horizon is None or heap[0][0] <= horizon):
             close, _, bar = heapq.heappop(heap)
             self.released = close

@@ -5,7 +5,11 @@
 bars), the same OHLCV/VWAP the batch layer computes (open = first and close = last trade by (ts, seq)); a
 symbol's bar is complete when a trade of a later interval of that symbol arrives. A time step is
 released, in (close time, symbol) order as in a backtest, once EVERY symbol being built has moved
-past it, or when the feed has been quiet for ``flush_after_s`` (then everything is released).
+past it, or when the feed has been quiet for ``flush_after_s`` (then everything is released). A
+symbol none of whose trades arrived in the last ``symbol_idle_s`` (a halt, an illiquid name)
+holds nothing back: its bar is completed once the other symbols have moved past its close, and
+released in its place (``TradeBars``; before, one halted symbol held every other symbol's bars
+back until it traded again, however busy the feed).
 Nothing is released in the first ``settle_s`` after the first message: a symbol the source has
 not seen yet cannot hold a step back, and at the start the partitions deliver unevenly (in the
 demo's first run one symbol's partition ran four bars of event time ahead of another's, whose
@@ -190,7 +194,7 @@ class KafkaMarketSource:
                  symbols: Sequence[str] | None = None, from_beginning: bool = False,
                  idle_timeout_s: float | None = None, max_events: int | None = None,
                  flush_after_s: float = 2.0, poll_timeout_ms: int = 50, settle_s: float = 1.0,
-                 topic_wait_s: float = 30.0, client: str = "librdkafka") -> None:
+                 symbol_idle_s: float = 5.0, topic_wait_s: float = 30.0, client: str = "librdkafka") -> None:
         if mode not in ("bars", "quotes"):
             raise ValueError(f"mode must be bars or quotes, got {mode!r}")
         if client not in KAFKA_CLIENTS:
@@ -201,6 +205,7 @@ class KafkaMarketSource:
         self.symbols = set(symbols) if symbols else None
         self.from_beginning, self.idle_timeout_s, self.max_events = from_beginning, idle_timeout_s, max_events
         self.flush_after_s, self.poll_timeout_ms, self.settle_s = flush_after_s, poll_timeout_ms, settle_s
+        self.symbol_idle_s = symbol_idle_s
         self.topic_wait_s = topic_wait_s
         self.rejected: Counter[str] = Counter()
         self.bars = TradeBars(interval, self._reject, symbols)
@@ -214,11 +219,11 @@ class KafkaMarketSource:
         if self.rejected[reason] <= 5 or self.rejected[reason] % 1000 == 0:
             log.warning("%s: %s (%d so far): %s", self.topic, reason, self.rejected[reason], detail)
 
-    def _trades(self, table) -> None:
-        self.ticks += self.bars.add(table)
+    def _trades(self, table, now: float) -> None:
+        self.ticks += self.bars.add(table, now)
 
-    def _release(self, everything: bool = False) -> Iterator[Bar]:
-        for bar in self.bars.release(everything):
+    def _release(self, everything: bool, now: float) -> Iterator[Bar]:
+        for bar in self.bars.release(everything, idle_before=now - self.symbol_idle_s):
             self.events += 1
             yield bar
 
@@ -259,7 +264,7 @@ class KafkaMarketSource:
                             self.events += 1
                             yield quote
                     else:
-                        self._trades(table)
+                        self._trades(table, time.monotonic())
                 now = time.monotonic()
                 if got:
                     last_message = now
@@ -268,13 +273,13 @@ class KafkaMarketSource:
                 if self.mode == "bars":
                     quiet = not got and now - last_message >= self.flush_after_s
                     if quiet or (settled_at is not None and now >= settled_at):
-                        yield from self._release(everything=quiet)
+                        yield from self._release(quiet, now)
                 if self.max_events is not None and self.events >= self.max_events:
                     return
                 if not got:
                     if self.idle_timeout_s is not None and now - last_message >= self.idle_timeout_s:
                         if self.mode == "bars":
-                            yield from self._release(everything=True)
+                            yield from self._release(True, now)
                         return
                     yield None
         finally:

@@ -137,3 +137,33 @@ def test_a_symbol_whose_partition_starts_late_loses_no_bar(cfg, topic, producer,
     expected = [Bar(BASE + m * MINUTE, symbol, "1m", price, price, price, price, 10.0, price, 1)
                 for m in range(5) for symbol, price in (("FAST", 10.0), ("SLOW", 20.0))]
     assert bars == expected
+
+
+@pytest.mark.parametrize("client", KAFKA_CLIENTS)
+def test_a_halted_symbol_does_not_hold_the_other_symbols_bars_back(cfg, topic, producer, client):
+    # HALTED trades in minute 0 and then stops; ACTIVE trades a minute every 0.2 s. Before, no bar
+    # came out until HALTED traded again or the whole feed went quiet: here, the end of the test
+    source = KafkaMarketSource(cfg.kafka.bootstrap, topic, mode="bars", idle_timeout_s=3.0,
+                               symbol_idle_s=1.0, client=client)
+    sent = [0]  # messages sent so far, read by the source's thread as each bar comes out
+    bars: list[tuple[Bar, int]] = []
+    thread = threading.Thread(target=lambda: bars.extend((e, sent[0]) for e in source if e is not None),
+                              daemon=True)
+    thread.start()
+    assert source.assigned.wait(60), "the source was never positioned"
+    producer.send(topic, partition=1, value=trade_message("HALTED", range(1), 20.0)).get(30)
+    minutes = 30
+    for m in range(minutes):
+        producer.send(topic, partition=0, value=trade_message("ACTIVE", range(m, m + 1), 10.0)).get(30)
+        sent[0] += 1
+        time.sleep(0.2)
+    thread.join(60)
+    assert not thread.is_alive()
+    assert source.rejected["LATE"] == 0, source.rejected
+    bar = lambda m, symbol, price: Bar(BASE + m * MINUTE, symbol, "1m", price, price, price, price,  # noqa: E731
+                                       10.0, price, 1)
+    expected = [bar(0, "ACTIVE", 10.0), bar(0, "HALTED", 20.0)] + [bar(m, "ACTIVE", 10.0)
+                                                                   for m in range(1, minutes)]
+    assert [b for b, _ in bars] == expected
+    during = [b for b, when in bars if when < minutes]
+    assert bar(0, "HALTED", 20.0) in during and len(during) > minutes // 2, bars  # not only at the end

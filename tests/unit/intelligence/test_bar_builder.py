@@ -48,6 +48,52 @@ def test_bars_by_hand_released_in_close_then_symbol_order():
     assert rejected == Counter({"LATE": 1, "INVALID_TRADE": 1})
 
 
+def bar(minute: int, symbol: str, price: float, trades: int = 1) -> Bar:
+    """A bar of ``trades`` trades of size 1, all at ``price``."""
+    return Bar(T0 + minute * M, symbol, "1m", price, price, price, price, float(trades), price, trades)
+
+
+def test_a_halted_symbol_holds_nothing_back_once_idle_and_its_bar_keeps_its_place():
+    """MSFT trades in minute 0 and then halts; AAPL trades every minute. Arrival times (seconds,
+    any clock) one per minute of trades; idle = no trade arrived for 2.5 of them."""
+    rejected: Counter = Counter()
+    bars = TradeBars("1m", lambda reason, _: rejected.update([reason]))
+    bars.add(trades([(T0 + 1 * S, "MSFT", 1, 20.0, 1.0), (T0 + 2 * S, "AAPL", 1, 10.0, 1.0)]), now=0.0)
+    released = []
+    for minute in range(1, 4):
+        bars.add(trades([(T0 + minute * M + S, "AAPL", minute + 1, 10.0 + minute, 1.0)]), now=float(minute))
+        released.append(list(bars.release(idle_before=minute - 2.5)))
+    # MSFT is active at 1 and 2 (its last trade arrived at 0): it holds minute 0 back, as before;
+    # idle at 3, so its minute-0 bar is completed and released in its place, with AAPL's 0, 1, 2
+    assert released == [[], [], [bar(0, "AAPL", 10.0), bar(0, "MSFT", 20.0), bar(1, "AAPL", 11.0),
+                                 bar(2, "AAPL", 12.0)]]
+    # MSFT trades again: a new bar, nothing late; a trade in its closed minute is LATE
+    bars.add(trades([(T0 + 3 * M + 9 * S, "MSFT", 2, 21.0, 1.0), (T0 + 30 * S, "MSFT", 3, 1.0, 1.0)]),
+             now=4.0)
+    bars.add(trades([(T0 + 4 * M + S, "AAPL", 5, 14.0, 1.0), (T0 + 4 * M + 2 * S, "MSFT", 4, 22.0, 1.0)]),
+             now=5.0)
+    assert list(bars.release(idle_before=2.5)) == [bar(3, "AAPL", 13.0), bar(3, "MSFT", 21.0)]
+    assert rejected == Counter({"LATE": 1})
+
+
+def test_without_arrival_times_every_symbol_holds_the_release_as_in_a_replay():
+    bars = TradeBars("1m", lambda reason, detail: None)
+    bars.add(trades([(T0 + S, "MSFT", 1, 20.0, 1.0), (T0 + 2 * S, "AAPL", 1, 10.0, 1.0)]))
+    for minute in range(1, 4):
+        bars.add(trades([(T0 + minute * M + S, "AAPL", minute + 1, 10.0, 1.0)]))
+    assert list(bars.release(idle_before=1e9)) == []  # no arrival recorded: none is idle
+    assert list(bars.release()) == []
+
+
+def test_when_every_symbol_is_idle_the_complete_bars_go_with_the_idle_ones_they_follow():
+    bars = TradeBars("1m", lambda reason, detail: None)
+    bars.add(trades([(T0 + S, "MSFT", 1, 20.0, 1.0), (T0 + 2 * S, "AAPL", 1, 10.0, 1.0)]), now=0.0)
+    bars.add(trades([(T0 + M + S, "AAPL", 2, 11.0, 1.0)]), now=1.0)  # completes AAPL's minute 0
+    assert list(bars.release(idle_before=0.5)) == [bar(0, "AAPL", 10.0), bar(0, "MSFT", 20.0)]
+    assert list(bars.release(idle_before=5.0)) == []  # AAPL's minute 1: nothing after it to release
+    assert list(bars.release(everything=True)) == [bar(1, "AAPL", 11.0)]
+
+
 def test_replayed_batches_give_the_same_bars():
     import numpy as np
 

@@ -11,10 +11,13 @@ when a trade of a later interval of that symbol arrives; complete bars are relea
 (close time, symbol) order once EVERY symbol being built has moved past their close (or all of
 them, on ``release(everything=True)``: a quiet feed, the end of a replay). Live, a symbol with no
 trade for a while (a halt, an illiquid name) must not hold every other symbol's bars back until
-it trades again: given the arrival time of each batch (``add(..., now=)``), ``release(idle_before=)``
-leaves out the symbols whose last trade arrived before then, and completes an idle symbol's bar
-once the others have moved past its close, so it is released in its place in the order. The
-replay passes neither: it has no arrival times, and its release order is the same. A trade for a step
+it trades again: given each batch's arrival time (``add(..., now=)``) and ``release(now=)``, a
+symbol none of whose trades arrived in the last ``idle_s`` holds nothing back once the others
+have been past its bar's close for ``grace_s``: its bar is completed then and released in its
+place in the order. The grace lets a trade of its that another partition delivers a little late
+still land in its bar; a partition silent for longer than ``idle_s`` loses what it then delivers
+for the bars already released (``LATE``, counted): the price of not freezing every symbol. The
+replay passes no arrival times: its bars and their order are as they always were. A trade for a step
 already released, or arriving after its bar closed, is counted as ``LATE``; a trade with a
 non-positive price or negative size as ``INVALID_TRADE``. Nothing is dropped silently: every
 rejection goes to ``reject(reason, detail)``.
@@ -73,16 +76,19 @@ class TradeBars:
         self.complete: list[tuple[int, str, Bar]] = []  # heap of (close, symbol, bar)
         self.released = -1  # close time of the last released step
         self.building: dict[str, BarBuilder] = {}
-        self.arrived: dict[str, float] = {}  # symbol -> when its last batch arrived (``add(now=)``)
+        self.arrived: dict[str, float] = {}  # symbol -> when its last trade arrived (``add(now=)``)
+        self._overdue: dict[str, float] = {}  # idle symbol -> since when the others are past its bar
 
     def add(self, table: pa.Table | pa.RecordBatch, now: float | None = None) -> int:
         """Fold a batch of trades (columns ts, symbol, price, size, seq) in, in row order;
         returns how many were of the wanted symbols (the ticks considered). ``now``: when the
         batch arrived (any clock ``release``'s ``idle_before`` uses)."""
         cols = [table.column(n).to_pylist() for n in ("ts", "symbol", "price", "size", "seq")]
+        wanted = self.symbols
         if now is not None:
-            for symbol in set(cols[1]):
+            for symbol in set(cols[1]) if wanted is None else set(cols[1]) & wanted:
                 self.arrived[symbol] = now
+                self._overdue.pop(symbol, None)
         wanted, length, building = self.symbols, self.length, self.building
         ticks = 0
         for ts, symbol, price, size, seq in zip(*cols, strict=True):
@@ -112,29 +118,44 @@ class TradeBars:
         bar = builder.bar(symbol, self.interval)
         heapq.heappush(self.complete, (builder.start + self.length, symbol, bar))
 
-    def release(self, everything: bool = False, idle_before: float | None = None) -> Iterator[Bar]:
-        """Complete bars of the steps no symbol can still add to (or all of them). A symbol whose
-        last trade arrived before ``idle_before`` holds nothing back (module doc)."""
+    def release(self, everything: bool = False, *, now: float | None = None, idle_s: float = 5.0,
+                grace_s: float = 1.0) -> Iterator[Bar]:
+        """Complete bars of the steps no symbol can still add to (or all of them). With ``now``
+        (live), idle symbols hold nothing back once past their grace (module doc)."""
         building, heap = self.building, self.complete
         if everything:
             for symbol, builder in building.items():
                 self._complete(symbol, builder)
             building.clear()
-        if idle_before is None:
+            self._overdue.clear()
+        if now is None:
             horizon = min((b.start for b in building.values()), default=None)
         else:
-            arrived = self.arrived
-            idle = [s for s in building if arrived.get(s, idle_before) < idle_before]
-            horizon = min((b.start for s, b in building.items() if s not in idle), default=None)
-            # how far the release goes: up to the active symbols, or every complete bar
-            top = horizon if horizon is not None else max((close for close, _, _ in heap), default=None)
-            for symbol in idle:
-                if top is not None and building[symbol].start + self.length <= top:
-                    self._complete(symbol, building.pop(symbol))
+            horizon = self._live_horizon(now, idle_s, grace_s)
         while heap and (everything or horizon is None or heap[0][0] <= horizon):
             close, _, bar = heapq.heappop(heap)
             self.released = close
             yield bar
+
+
+    def _live_horizon(self, now: float, idle_s: float, grace_s: float) -> int | None:
+        """The first step start still open: the active symbols' and those of the idle symbols
+        still in their grace; an idle symbol past its grace is completed here."""
+        building, arrived, overdue = self.building, self.arrived, self._overdue
+        idle = [s for s in building if arrived.get(s, now) < now - idle_s]
+        horizon = min((b.start for s, b in building.items() if s not in idle), default=None)
+        # how far a release could go: up to the active symbols, or every complete bar
+        top = horizon if horizon is not None else max((close for close, _, _ in self.complete), default=None)
+        for symbol in idle:
+            start = building[symbol].start
+            if top is None or start + self.length > top:
+                continue  # the others have not moved past its close
+            if now - overdue.setdefault(symbol, now) >= grace_s:
+                del overdue[symbol]
+                self._complete(symbol, building.pop(symbol))
+            elif horizon is None or start < horizon:
+                horizon = start  # in its grace: it still holds its step
+        return horizon
 
 
 class QuoteEvents:

@@ -352,8 +352,19 @@ class IbRoute:
                                 cl_ord_id, exc)
             order = self._by_ref.get(cl_ord_id)
             if order is None:
+                owner = next((o for o in self._by_ref.values()
+                              if o.pending is not None and o.pending.cl_ord_id == cl_ord_id), None)
+                if owner is not None and isinstance(owner.pending, ReplaceRequest):
+                    # a modify IB has not answered yet: its replacement is still pending, not unknown
+                    replacement = _Order(cl_ord_id, owner.symbol, owner.side, owner.pending.quantity)
+                    self._report(replacement, "ORDER_STATUS", "PENDING_NEW", keep=False)
+                    return
                 order = _Order(cl_ord_id, symbol, side, None)
                 self._report(order, "ORDER_STATUS", "REJECTED", text="unknown order at IB", keep=False)
+            elif order.pending is not None and cl_ord_id == order.cl_ord_id:
+                # a cancel or modify IB has not answered yet: until it does, that is the status
+                status = "PENDING_CANCEL" if isinstance(order.pending, CancelRequest) else "PENDING_REPLACE"
+                self._report(order, "ORDER_STATUS", status, keep=False)
             else:
                 orig = cl_ord_id if cl_ord_id != order.cl_ord_id else None
                 self._report(order, "ORDER_STATUS", order.current(), orig_cl_ord_id=orig, keep=False)

@@ -7,9 +7,9 @@ symbol's bar is complete when a trade of a later interval of that symbol arrives
 released, in (close time, symbol) order as in a backtest, once EVERY symbol being built has moved
 past it, or when the feed has been quiet for ``flush_after_s`` (then everything is released). A
 symbol none of whose trades arrived in the last ``symbol_idle_s`` (a halt, an illiquid name)
-holds nothing back: its bar is completed once the other symbols have moved past its close, and
-released in its place (``TradeBars``; before, one halted symbol held every other symbol's bars
-back until it traded again, however busy the feed).
+holds nothing back once the other symbols have been past its bar's close for ``idle_grace_s``:
+its bar is completed then and released in its place (``TradeBars``; before, one halted symbol
+held every other symbol's bars back until it traded again, however busy the feed).
 Nothing is released in the first ``settle_s`` after the first message: a symbol the source has
 not seen yet cannot hold a step back, and at the start the partitions deliver unevenly (in the
 demo's first run one symbol's partition ran four bars of event time ahead of another's, whose
@@ -194,7 +194,8 @@ class KafkaMarketSource:
                  symbols: Sequence[str] | None = None, from_beginning: bool = False,
                  idle_timeout_s: float | None = None, max_events: int | None = None,
                  flush_after_s: float = 2.0, poll_timeout_ms: int = 50, settle_s: float = 1.0,
-                 symbol_idle_s: float = 5.0, topic_wait_s: float = 30.0, client: str = "librdkafka") -> None:
+                 symbol_idle_s: float = 5.0, idle_grace_s: float = 1.0, topic_wait_s: float = 30.0,
+                 client: str = "librdkafka") -> None:
         if mode not in ("bars", "quotes"):
             raise ValueError(f"mode must be bars or quotes, got {mode!r}")
         if client not in KAFKA_CLIENTS:
@@ -205,7 +206,7 @@ class KafkaMarketSource:
         self.symbols = set(symbols) if symbols else None
         self.from_beginning, self.idle_timeout_s, self.max_events = from_beginning, idle_timeout_s, max_events
         self.flush_after_s, self.poll_timeout_ms, self.settle_s = flush_after_s, poll_timeout_ms, settle_s
-        self.symbol_idle_s = symbol_idle_s
+        self.symbol_idle_s, self.idle_grace_s = symbol_idle_s, idle_grace_s
         self.topic_wait_s = topic_wait_s
         self.rejected: Counter[str] = Counter()
         self.bars = TradeBars(interval, self._reject, symbols)
@@ -223,7 +224,8 @@ class KafkaMarketSource:
         self.ticks += self.bars.add(table, now)
 
     def _release(self, everything: bool, now: float) -> Iterator[Bar]:
-        for bar in self.bars.release(everything, idle_before=now - self.symbol_idle_s):
+        bars = self.bars.release(everything, now=now, idle_s=self.symbol_idle_s, grace_s=self.idle_grace_s)
+        for bar in bars:
             self.events += 1
             yield bar
 

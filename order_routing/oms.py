@@ -298,6 +298,12 @@ class OrderManager:
             order = self._target(report)
             if order is None:
                 return self._adopt(report)
+            if report.exec_type == "ORDER_STATUS" and order.status == "REPLACED":
+                # asked about by its old ClOrdID (a status request sent while the replace was
+                # pending), the venue answers for the order it became: news of the replacement
+                log.info("status of %s, now replaced: %s (the replacement's), not applied", order.cl_ord_id,
+                         report.order_status)
+                return False
             old, new = order.status, report.order_status
             reason = self._illegal(order, new, report)
             if reason is not None:
@@ -515,6 +521,12 @@ class OrderManager:
                 return self.orders[cl_ord_id]
             except KeyError:
                 raise OrderError(f"unknown order {cl_ord_id!r}") from None
+
+    def state_of(self, cl_ord_id: str) -> tuple[str, int] | None:
+        """An order's (status, updated_ts), read together under the lock; None if unknown."""
+        with self._lock:
+            order = self.orders.get(cl_ord_id)
+            return None if order is None else (order.status, order.updated_ts)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders not in a final state (a replacement awaiting the venue is PENDING_NEW)."""

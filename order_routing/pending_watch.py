@@ -12,8 +12,17 @@ becomes REJECTED, a cancel the venue never got leaves the order working. An answ
 it pending (IB has not acknowledged an order we placed: it is PENDING_NEW, not unknown) keeps the
 watch asking, and from the third request on each one is logged as an error for an operator.
 
-Asking is harmless when the answer was only slow: FIX answers in session order, after the
-request it is about, and a status report changes nothing that the venue's own reports did not.
+Asking is harmless when the answer was only slow. A FIX venue answers in session order, after
+the request the order waits on; the one answer that can then contradict the OMS, about a replaced
+order's old ClOrdID (the venue answers for the order it became), is not applied to it
+(``OrderManager.apply``). The IB route answers about an order whose cancel or modify TWS has not
+taken yet with that request's pending status, and about the replacement with PENDING_NEW: until
+TWS acts, its listing cannot say more.
+
+The watch reads the orders without the OMS's lock (it must not hold up the route's thread) and
+reads an overdue order again under it before asking. A request the route refuses (not logged on)
+is tried again each timeout, logged once. Each answer is journaled like any report: an order held
+all day adds a few hundred ORDER_STATUS rows, the record of the venue being asked.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from order_routing.events import Route
 from order_routing.oms import OrderManager
@@ -35,17 +44,23 @@ WARN_AFTER_REQUESTS = 3  # unanswered requests before the watch logs an error
 MAX_BACKOFF = 32  # the longest wait between two requests about one order, in timeouts
 
 
-class _Asked(NamedTuple):
-    status: str  # the order's status and updated_ts when asked: a new request (a cancel after an
-    updated_ts: int  # answered order) starts the count again
-    count: int
-    at_ns: int  # clock time of the last request
+@dataclass(slots=True)
+class _Pending:
+    """One order's current pending episode, as the watch has seen it."""
+
+    status: str  # the episode: the order's status and updated_ts (a new request starts another)
+    updated_ts: int
+    since_ns: int  # its start on our clock: updated_ts, or when first seen if the venue's clock is ahead
+    count: int = 0  # status requests sent in this episode
+    at_ns: int = 0  # the last request, or the last attempt the route refused (0: none yet)
+    failing: bool = False  # the last attempt was refused (logged once, retried each timeout)
 
 
 class PendingWatch:
     """See the module doc. ``check()`` is one pass (the thread started by ``start()`` runs it
-    four times per timeout, at most every second); ``ask()`` is one order status request, recorded so that the
-    watch does not ask again before the timeout (``Router.reconcile`` asks through it)."""
+    every quarter timeout, at least once a second); ``ask()`` is one order status request,
+    recorded so that the watch does not ask again before the timeout (``Router.reconcile`` asks
+    through it)."""
 
     def __init__(self, oms: OrderManager, route: Route, timeout_s: float,
                  clock: Callable[[], int] = time.time_ns) -> None:
@@ -54,35 +69,46 @@ class PendingWatch:
         self.oms, self.route, self.clock = oms, route, clock
         self.timeout_s = timeout_s
         self._timeout_ns = int(timeout_s * 1e9)
-        self._asked: dict[str, _Asked] = {}
+        self._watched: dict[str, _Pending] = {}
         self._lock = threading.Lock()  # check() from the thread, ask() from reconcile
         self.requests = 0  # status requests sent
-        self.settled = 0  # asked orders no longer pending
+        self.settled = 0  # pending episodes that ended after at least one request
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _episode(self, cid: str, status: str, updated_ts: int, now: int) -> _Pending:
+        rec = self._watched.get(cid)
+        if rec is None or (rec.status, rec.updated_ts) != (status, updated_ts):
+            if rec is not None:
+                self._ended(cid, rec)
+            rec = self._watched[cid] = _Pending(status, updated_ts, min(updated_ts, now))
+        return rec
+
+    def _ended(self, cid: str, rec: _Pending) -> None:
+        if rec.count:
+            self.settled += 1
+            order = self.oms.orders.get(cid)
+            log.info("order %s is no longer %s after %d order status request(s): now %s", cid,
+                     rec.status, rec.count, order.status if order is not None else "gone")
 
     def ask(self, order: Order) -> None:
         """An order status request for ``order`` (the route's error, e.g. not logged on, raises)."""
         with self._lock:
-            self._request(order, self.clock())
-
-    def _request(self, order: Order, now: int) -> int:
-        seen = self._asked.get(order.cl_ord_id)
-        same = seen is not None and (seen.status, seen.updated_ts) == (order.status, order.updated_ts)
-        count = seen.count + 1 if same and seen is not None else 1
-        self.route.request_status(order.cl_ord_id, order.symbol, order.side)
-        self.requests += 1
-        if order.status in PENDING_STATES:  # reconcile also asks about working orders
-            self._asked[order.cl_ord_id] = _Asked(order.status, order.updated_ts, count, now)
-        return count
+            now = self.clock()
+            self.route.request_status(order.cl_ord_id, order.symbol, order.side)
+            self.requests += 1
+            state = self.oms.state_of(order.cl_ord_id)
+            if state is not None and state[0] in PENDING_STATES:  # reconcile asks about working ones too
+                rec = self._episode(order.cl_ord_id, *state, now)
+                rec.count, rec.at_ns, rec.failing = rec.count + 1, now, False
 
     def check(self) -> list[str]:
         """Ask about every order pending past the timeout and not asked within it; forget the
         orders that are no longer pending. Returns the ClOrdIDs asked about."""
         now, timeout = self.clock(), self._timeout_ns
         # A snapshot without the OMS's lock (list() of a dict's values is one step under the GIL):
-        # the scan must not hold up the route's thread applying reports. A status read while it
-        # changes costs at most one needless request.
+        # the scan must not hold up the route's thread applying reports. An order found overdue
+        # is read again under the lock before anything is sent.
         orders = list(self.oms.orders.values())
         asked: list[str] = []
         with self._lock:
@@ -90,35 +116,35 @@ class PendingWatch:
             for order in orders:
                 if order.status not in PENDING_STATES:
                     continue
-                cid = order.cl_ord_id
+                cid, status, updated_ts = order.cl_ord_id, order.status, order.updated_ts
                 pending.add(cid)
-                seen = self._asked.get(cid)
-                if seen is None or (seen.status, seen.updated_ts) != (order.status, order.updated_ts):
-                    since, wait = order.updated_ts, timeout  # not asked about in this state yet
-                else:
-                    since, wait = seen.at_ns, timeout * min(2 ** (seen.count - 1), MAX_BACKOFF)
-                if now - since < wait:
+                rec = self._episode(cid, status, updated_ts, now)
+                wait = timeout * min(2 ** max(rec.count - 1, 0), MAX_BACKOFF)
+                if now - (rec.at_ns or rec.since_ns) < wait:
                     continue
-                age_s = (now - order.updated_ts) / 1e9
+                if self.oms.state_of(cid) != (status, updated_ts):
+                    continue  # moving on as we read it (a torn pair, or a report): the next pass sees
+                age_s = (now - rec.since_ns) / 1e9
                 try:
-                    count = self._request(order, now)
-                except Exception as exc:  # noqa: BLE001 - the route's own error; asked again next pass
-                    log.warning("order %s is %s for %.1f s; cannot ask %s about it now: %s", cid,
-                                order.status, age_s, self.route.venue, exc)
+                    self.route.request_status(cid, order.symbol, order.side)
+                except Exception as exc:  # noqa: BLE001 - the route's own error; tried again each timeout
+                    if not rec.failing:
+                        log.warning("order %s is %s for %.1f s; cannot ask %s about it now (trying again "
+                                    "every %g s): %s", cid, status, age_s, self.route.venue, self.timeout_s,
+                                    exc)
+                    rec.at_ns, rec.failing = now, True
                     continue
+                rec.count, rec.at_ns, rec.failing = rec.count + 1, now, False
+                self.requests += 1
                 asked.append(cid)
-                if count >= WARN_AFTER_REQUESTS:
+                if rec.count >= WARN_AFTER_REQUESTS:
                     log.error("order %s is %s for %.1f s: %s has not answered %d order status requests",
-                              cid, order.status, age_s, self.route.venue, count)
+                              cid, status, age_s, self.route.venue, rec.count)
                 else:
                     log.warning("order %s is %s for %.1f s with no answer from %s: order status request "
-                                "%d", cid, order.status, age_s, self.route.venue, count)
-            for cid in [c for c in self._asked if c not in pending]:
-                del self._asked[cid]
-                self.settled += 1
-                order = self.oms.orders.get(cid)
-                log.info("order %s settled after order status request(s): %s", cid,
-                         order.status if order is not None else "gone")
+                                "%d", cid, status, age_s, self.route.venue, rec.count)
+            for cid in [c for c in self._watched if c not in pending]:
+                self._ended(cid, self._watched.pop(cid))
         return asked
 
     # -- the thread ---------------------------------------------------------------------------
@@ -144,6 +170,7 @@ class PendingWatch:
             self._thread = None
 
     def summary(self) -> dict[str, int]:
+        """Requests sent; episodes settled after a request; orders asked about and still pending."""
         with self._lock:
             return {"status_requests": self.requests, "settled": self.settled,
-                    "still_pending": len(self._asked)}
+                    "still_pending": sum(1 for rec in self._watched.values() if rec.count)}

@@ -55,7 +55,8 @@ execDetails (reqId -1), ``"commission"`` 59 commissionReport (``commission_per_s
 Exec ids look like IB's (``0000e0d5.<permId hex>.01.01``). ``hold={"MSFT"}`` plays a TWS that
 holds new orders for those symbols behind a confirmation dialog: it says nothing about them and
 does not list them (openOrder, completedOrder) until ``release_held()``, someone pressing
-Transmit, places them as if they had just arrived.
+Transmit, places them as if they had just arrived. ``hold_changes`` does the same to the
+modifies and cancels of orders of those symbols (the order itself stays as it was meanwhile).
 
 Field layouts (server version 178): openOrder has no version field, contract without
 primaryExchange, no faProfile (>= 177), then duration, postToAts, autoCancelParent and the five
@@ -151,7 +152,8 @@ class FakeTws:
                  liquidity: Mapping[str, float] | None = None, max_lot: float | None = None,
                  commission_per_share: float | None = 0.005,
                  order_reject: Mapping[str, str] | None = None,
-                 fill_order: Sequence[str] = _FILL_MESSAGES, hold: Iterable[str] = ()) -> None:
+                 fill_order: Sequence[str] = _FILL_MESSAGES, hold: Iterable[str] = (),
+                 hold_changes: Iterable[str] = ()) -> None:
         self.ticks = {sym: [tuple(t) for t in rows] for sym, rows in (ticks or {}).items()}
         self.quotes = {sym: [tuple(q) for q in rows] for sym, rows in (quotes or {}).items()}
         self.account = account
@@ -166,8 +168,8 @@ class FakeTws:
         self.max_lot = max_lot
         self.commission_per_share = commission_per_share
         self.order_reject = dict(order_reject or {})
-        self.hold = set(hold)
-        self.held: list[tuple[str, ...]] = []  # placeOrder messages held (``hold``), in order
+        self.hold, self.hold_changes = set(hold), set(hold_changes)
+        self.held: list[tuple[str, ...]] = []  # placeOrder / cancelOrder messages held, in order
         self._answering = threading.Lock()  # the server thread's answers vs release_held()
         if sorted(fill_order) != sorted(_FILL_MESSAGES):
             raise ValueError(f"fill_order must order {_FILL_MESSAGES}, got {fill_order!r}")
@@ -214,7 +216,10 @@ class FakeTws:
             conn = self._conn
             assert conn is not None, "no client connected"
             for fields in held:
-                self._place_order(conn, fields, may_hold=False)
+                if fields[0] == "3":
+                    self._place_order(conn, fields, may_hold=False)
+                else:
+                    self._cancel_order(conn, int(fields[2]), may_hold=False)
             return len(held)
 
     def drop_client(self) -> None:
@@ -281,7 +286,7 @@ class FakeTws:
         elif msg_id == 3:
             self._place_order(conn, f)
         elif msg_id == 4:
-            self._cancel_order(conn, int(f[2]))
+            self._cancel_order(conn, int(f[2]), f)
         elif msg_id == 5:
             for order in self.orders.values():
                 if order.status not in _DONE and order.client_id == self.client_id:
@@ -358,6 +363,9 @@ class FakeTws:
         elif order.status in _DONE:
             self._error(conn, str(order_id), 104, f"Cannot modify an order that is {order.status}")
             return
+        elif may_hold and order.symbol in self.hold_changes:
+            self.held.append(f)
+            return
         else:
             for name, value in values.items():
                 setattr(order, name, value)
@@ -365,9 +373,12 @@ class FakeTws:
         self._order_status(conn, order)
         self._match(conn, order)
 
-    def _cancel_order(self, conn: socket.socket, order_id: int) -> None:
+    def _cancel_order(self, conn: socket.socket, order_id: int, fields: tuple[str, ...] | None = None,
+                      may_hold: bool = True) -> None:
         order = self.orders.get(order_id)
-        if order is None:
+        if may_hold and fields is not None and order is not None and order.symbol in self.hold_changes:
+            self.held.append(fields)
+        elif order is None:
             self._error(conn, str(order_id), 10147,
                         f"OrderId {order_id} that needs to be cancelled is not found.")
         elif order.status in _DONE:

@@ -142,7 +142,8 @@ def test_a_symbol_whose_partition_starts_late_loses_no_bar(cfg, topic, producer,
 @pytest.mark.parametrize("client", KAFKA_CLIENTS)
 def test_a_halted_symbol_does_not_hold_the_other_symbols_bars_back(cfg, topic, producer, client):
     # HALTED trades in minute 0 and then stops; ACTIVE trades a minute every 0.2 s. Before, no bar
-    # came out until HALTED traded again or the whole feed went quiet: here, the end of the test
+    # came out until HALTED traded again or the whole feed went quiet: here, the end of the test.
+    # Now HALTED is idle after 1 s and past its grace (1 s) a second later
     source = KafkaMarketSource(cfg.kafka.bootstrap, topic, mode="bars", idle_timeout_s=3.0,
                                symbol_idle_s=1.0, client=client)
     sent = [0]  # messages sent so far, read by the source's thread as each bar comes out
@@ -152,7 +153,7 @@ def test_a_halted_symbol_does_not_hold_the_other_symbols_bars_back(cfg, topic, p
     thread.start()
     assert source.assigned.wait(60), "the source was never positioned"
     producer.send(topic, partition=1, value=trade_message("HALTED", range(1), 20.0)).get(30)
-    minutes = 30
+    minutes = 40
     for m in range(minutes):
         producer.send(topic, partition=0, value=trade_message("ACTIVE", range(m, m + 1), 10.0)).get(30)
         sent[0] += 1
@@ -166,4 +167,4 @@ def test_a_halted_symbol_does_not_hold_the_other_symbols_bars_back(cfg, topic, p
                                                                    for m in range(1, minutes)]
     assert [b for b, _ in bars] == expected
     during = [b for b, when in bars if when < minutes]
-    assert bar(0, "HALTED", 20.0) in during and len(during) > minutes // 2, bars  # not only at the end
+    assert bar(0, "HALTED", 20.0) in during and len(during) > minutes // 3, bars  # not only at the end

@@ -55,25 +55,45 @@ def bar(minute: int, symbol: str, price: float, trades: int = 1) -> Bar:
 
 def test_a_halted_symbol_holds_nothing_back_once_idle_and_its_bar_keeps_its_place():
     """MSFT trades in minute 0 and then halts; AAPL trades every minute. Arrival times (seconds,
-    any clock) one per minute of trades; idle = no trade arrived for 2.5 of them."""
+    any clock) one per minute of trades; idle: no trade arrived for 2.5 of them; grace 0.5."""
     rejected: Counter = Counter()
     bars = TradeBars("1m", lambda reason, _: rejected.update([reason]))
+    live = {"idle_s": 2.5, "grace_s": 0.5}
     bars.add(trades([(T0 + 1 * S, "MSFT", 1, 20.0, 1.0), (T0 + 2 * S, "AAPL", 1, 10.0, 1.0)]), now=0.0)
-    released = []
     for minute in range(1, 4):
         bars.add(trades([(T0 + minute * M + S, "AAPL", minute + 1, 10.0 + minute, 1.0)]), now=float(minute))
-        released.append(list(bars.release(idle_before=minute - 2.5)))
-    # MSFT is active at 1 and 2 (its last trade arrived at 0): it holds minute 0 back, as before;
-    # idle at 3, so its minute-0 bar is completed and released in its place, with AAPL's 0, 1, 2
-    assert released == [[], [], [bar(0, "AAPL", 10.0), bar(0, "MSFT", 20.0), bar(1, "AAPL", 11.0),
-                                 bar(2, "AAPL", 12.0)]]
+        # MSFT is active at 1 and 2 (its last trade arrived at 0): it holds minute 0 back, as before;
+        # idle at 3, but in its grace: still held
+        assert list(bars.release(now=float(minute), **live)) == []
+    # past its grace: MSFT's minute 0 is completed and released in its place, with AAPL's 0, 1, 2
+    assert list(bars.release(now=3.5, **live)) == [bar(0, "AAPL", 10.0), bar(0, "MSFT", 20.0),
+                                                    bar(1, "AAPL", 11.0), bar(2, "AAPL", 12.0)]
     # MSFT trades again: a new bar, nothing late; a trade in its closed minute is LATE
     bars.add(trades([(T0 + 3 * M + 9 * S, "MSFT", 2, 21.0, 1.0), (T0 + 30 * S, "MSFT", 3, 1.0, 1.0)]),
              now=4.0)
     bars.add(trades([(T0 + 4 * M + S, "AAPL", 5, 14.0, 1.0), (T0 + 4 * M + 2 * S, "MSFT", 4, 22.0, 1.0)]),
              now=5.0)
-    assert list(bars.release(idle_before=2.5)) == [bar(3, "AAPL", 13.0), bar(3, "MSFT", 21.0)]
+    assert list(bars.release(now=5.0, **live)) == [bar(3, "AAPL", 13.0), bar(3, "MSFT", 21.0)]
     assert rejected == Counter({"LATE": 1})
+
+
+def test_an_idle_symbols_trade_delivered_a_little_late_still_lands_in_its_bar():
+    """XYZ's last trade arrived 10 s ago; AAPL's trade of the next minute arrives 50 ms before
+    XYZ's last trade of the minute (another partition): the grace keeps XYZ's bar open for it."""
+    rejected: Counter = Counter()
+    bars = TradeBars("1m", lambda reason, _: rejected.update([reason]))
+    bars.add(trades([(T0 + 50 * S, "XYZ", 1, 20.0, 1.0)]), now=50.0)
+    for second in range(50, 61):
+        bars.add(trades([(T0 + second * S + 10_000_000, "AAPL", second, 10.0, 1.0)]), now=second + 0.01)
+        assert list(bars.release(now=second + 0.01)) == []
+    bars.add(trades([(T0 + 59 * S + 900_000_000, "XYZ", 2, 21.0, 1.0)]), now=60.06)
+    assert list(bars.release(now=60.06)) == []  # XYZ is active again: it holds minute 0
+    bars.add(trades([(T0 + M + 30 * S, "AAPL", 99, 11.0, 1.0)]), now=67.0)
+    assert list(bars.release(now=67.0)) == []  # XYZ idle again (> 5 s): in its grace (1 s)
+    released = list(bars.release(now=68.0))
+    xyz = Bar(T0, "XYZ", "1m", 20.0, 21.0, 20.0, 21.0, 2.0, 20.5, 2)
+    assert released[-1] == xyz and [b.symbol for b in released] == ["AAPL", "XYZ"]
+    assert rejected == Counter()
 
 
 def test_without_arrival_times_every_symbol_holds_the_release_as_in_a_replay():
@@ -81,16 +101,17 @@ def test_without_arrival_times_every_symbol_holds_the_release_as_in_a_replay():
     bars.add(trades([(T0 + S, "MSFT", 1, 20.0, 1.0), (T0 + 2 * S, "AAPL", 1, 10.0, 1.0)]))
     for minute in range(1, 4):
         bars.add(trades([(T0 + minute * M + S, "AAPL", minute + 1, 10.0, 1.0)]))
-    assert list(bars.release(idle_before=1e9)) == []  # no arrival recorded: none is idle
+    assert list(bars.release(now=1e9)) == []  # no arrival recorded: none is idle
     assert list(bars.release()) == []
 
 
 def test_when_every_symbol_is_idle_the_complete_bars_go_with_the_idle_ones_they_follow():
     bars = TradeBars("1m", lambda reason, detail: None)
+    live = {"idle_s": 0.5, "grace_s": 0.0}
     bars.add(trades([(T0 + S, "MSFT", 1, 20.0, 1.0), (T0 + 2 * S, "AAPL", 1, 10.0, 1.0)]), now=0.0)
     bars.add(trades([(T0 + M + S, "AAPL", 2, 11.0, 1.0)]), now=1.0)  # completes AAPL's minute 0
-    assert list(bars.release(idle_before=0.5)) == [bar(0, "AAPL", 10.0), bar(0, "MSFT", 20.0)]
-    assert list(bars.release(idle_before=5.0)) == []  # AAPL's minute 1: nothing after it to release
+    assert list(bars.release(now=1.0, **live)) == [bar(0, "AAPL", 10.0), bar(0, "MSFT", 20.0)]
+    assert list(bars.release(now=5.0, **live)) == []  # AAPL's minute 1: nothing after it to release
     assert list(bars.release(everything=True)) == [bar(1, "AAPL", 11.0)]
 
 

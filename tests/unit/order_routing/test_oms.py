@@ -308,6 +308,27 @@ def test_replace_of_a_partially_filled_order_carries_its_fills_to_the_replacemen
     assert new.avg_price == 1610 / 150 and oms.anomalies == []
 
 
+def test_a_status_answer_about_a_replaced_orders_old_clordid_is_not_applied_to_it():
+    """Asked about by its old ClOrdID while the replace was pending, a venue answers for the order
+    it became (the simulated exchange does): news of the replacement, not a move of the old one."""
+    oms, rec = setup(RecordingRoute())
+    oms.submit(intent("A1"))
+    oms.apply(report(oms, "A1", "NEW", "NEW", order_id="V1"))
+    rid = oms.replace("A1", limit_price=10.5, request_id="A1b")
+    oms.apply(ExecReport(5, "AAA", "E-rep", rid, "REPLACED", "NEW", BUY, leaves_qty=100, order_id="V1",
+                         orig_cl_ord_id="A1"))
+    rows = len(rec.log)
+    answer = ExecReport(6, "AAA", "E-st", "A1", "ORDER_STATUS", "NEW", BUY, leaves_qty=100, order_id="V1")
+    assert oms.apply(answer) is False
+    assert oms.order("A1").status == "REPLACED" and oms.order(rid).status == "NEW"
+    assert oms.anomalies == [] and len(rec.log) == rows  # nothing journaled
+    # any other final order still disagrees loudly
+    oms.cancel(rid, request_id="A1c")
+    oms.apply(report(oms, rid, "CANCELED", "CANCELED", as_id="A1c"))
+    assert oms.apply(ExecReport(7, "AAA", "E-st2", rid, "ORDER_STATUS", "NEW", BUY, leaves_qty=100)) is False
+    assert "ILLEGAL_TRANSITION: CANCELED -> NEW" in oms.anomalies[-1][1]
+
+
 def test_a_fill_while_the_replace_is_pending_goes_to_the_old_order():
     oms, _ = setup()
     _order_in(oms, "PENDING_REPLACE")

@@ -140,21 +140,42 @@ def test_a_new_request_on_the_same_order_starts_the_count_again():
     assert watch.check() == []  # the cancel is 5 s old, though A was asked about 5 s ago
     clock.advance(5.001)  # the OMS gives each of an order's rows its own ts: the cancel's is 1 ns on
     assert watch.check() == ["A"]
-    assert watch._asked["A"].count == 1
+    assert watch._watched["A"].count == 1
 
 
-def test_a_route_that_cannot_send_is_tried_again_at_the_next_pass(caplog):
+def test_a_route_that_cannot_send_is_tried_again_each_timeout_and_logged_once(caplog):
     oms, route, watch, clock = build()
     submit(oms, "A")
     clock.advance(10)
     route.down = True
     with caplog.at_level(logging.WARNING, logger="order_routing.pending_watch"):
         assert watch.check() == []
-    assert "cannot ask SIM about it now: not logged on" in caplog.text
+        for _ in range(4):
+            clock.advance(5)  # tried again at 20 and 30 s, not in between
+            assert watch.check() == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "order A is PENDING_NEW for 10.0 s; cannot ask SIM about it now (trying again every 10 s): "
+        "not logged on"]
     route.down = False
-    clock.advance(0.25)
+    clock.advance(5)
+    assert watch.check() == []  # 5 s after the last attempt
+    clock.advance(5)
     assert watch.check() == ["A"]
-    assert watch.summary()["status_requests"] == 1
+    assert watch.summary() == {"status_requests": 1, "settled": 0, "still_pending": 1}
+
+
+def test_an_order_stamped_ahead_of_our_clock_is_timed_from_when_the_watch_first_saw_it():
+    """updated_ts can be a venue's TransactTime: a venue clock a minute ahead must not delay the
+    request by a minute."""
+    oms, route, watch, clock = build()
+    oms.clock = lambda: clock.ns + 60 * S
+    submit(oms, "A")
+    oms.clock = clock
+    assert watch.check() == []
+    clock.advance(9.9)
+    assert watch.check() == []
+    clock.advance(0.1)
+    assert watch.check() == ["A"]
 
 
 def test_ask_of_a_working_order_sends_but_does_not_track_it():

@@ -167,6 +167,8 @@ class PendingWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if self._thread.is_alive():  # a route call stuck; the daemon thread ends with the process
+                log.warning("pending-order watch: its thread did not stop within 5 s")
             self._thread = None
 
     def summary(self) -> dict[str, int]:
